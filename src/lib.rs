@@ -1,0 +1,17 @@
+//! iam-mfa-exporter: AWS IAM MFA compliance as Prometheus metrics.
+//!
+//! A report travels: [`report::fetch`] (AWS) or [`report::file`] → [`report::parse`] →
+//! [`report::AccountData`] → [`state::Shared`] (swapped by [`refresh::Refresher`]) →
+//! [`collector::Collector`] → [`server`] at `/metrics`.
+#![forbid(unsafe_code)]
+
+pub mod collector;
+pub mod config;
+pub mod error;
+pub mod logging;
+pub mod refresh;
+pub mod report;
+pub mod server;
+pub mod state;
+
+pub use error::{Error, Reason};

@@ -1,0 +1,124 @@
+//! Wires the pieces: flags → logging → source → refresher + HTTP server, until SIGTERM/SIGINT.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use iam_mfa_exporter::collector::{BuildInfo, Collector};
+use iam_mfa_exporter::config::Config;
+use iam_mfa_exporter::refresh::{Refresher, Source};
+use iam_mfa_exporter::report::fetch::AwsSource;
+use iam_mfa_exporter::report::file::FileSource;
+use iam_mfa_exporter::server::{self, App, Format};
+use iam_mfa_exporter::state::Shared;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    if let Err(error) = iam_mfa_exporter::logging::init(&config.log_level, config.log_format) {
+        eprintln!("iam-mfa-exporter: {error:#}");
+        return ExitCode::FAILURE;
+    }
+    match run(config).await {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<ExitCode> {
+    let source = match &config.report_file {
+        Some(path) => Source::File(FileSource::new(path)),
+        None => Source::Aws(AwsSource::new(config.aws_region.clone()).await),
+    };
+    let shared = Arc::new(Shared::new());
+    let collector = Collector::new(
+        Arc::clone(&shared),
+        BuildInfo::current(),
+        config.max_user_series,
+    );
+    let registry = collector.into_registry();
+    let refresher = Refresher::new(
+        source,
+        Arc::clone(&shared),
+        config.refresh_timeout,
+        config.max_user_series,
+    );
+
+    if config.once {
+        return once(&refresher, &registry).await;
+    }
+
+    let listener = server::bind(&config.listen_address)
+        .await
+        .with_context(|| format!("listening on {}", config.listen_address))?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        address = %server::local_addr(&listener).map_or(config.listen_address.clone(), |a| a.to_string()),
+        telemetry_path = %config.telemetry_path,
+        refresh_interval = %humantime::format_duration(config.refresh_interval),
+        "listening"
+    );
+    let app = Arc::new(App {
+        shared,
+        registry,
+        telemetry_path: config.telemetry_path.clone(),
+    });
+    let refresh = tokio::spawn(refresher.run(config.refresh_interval));
+    server::serve(listener, app, shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    refresh.abort();
+    tracing::info!("shut down");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--once`: one refresh, the metrics on stdout, the outcome in the exit code.
+async fn once(
+    refresher: &Refresher,
+    registry: &prometheus_client::registry::Registry,
+) -> anyhow::Result<ExitCode> {
+    let outcome = refresher.refresh().await;
+    if let Err(error) = &outcome {
+        tracing::error!(reason = error.reason().as_str(), "refresh failed: {error}");
+    }
+    let body = server::encode(registry, Format::PrometheusText).context("encoding metrics")?;
+    print!("{body}");
+    Ok(if outcome.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("received SIGINT, shutting down"),
+        () = terminate => tracing::info!("received SIGTERM, shutting down"),
+    }
+}

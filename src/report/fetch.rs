@@ -1,0 +1,259 @@
+//! AWS mode: GenerateCredentialReport until COMPLETE, GetCredentialReport, GetAccountSummary and
+//! ListVirtualMFADevices, with explicit timeouts, SDK retries and our own capped backoff on top.
+
+use std::time::Duration;
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::operation::get_credential_report::GetCredentialReportError;
+use aws_sdk_iam::types::{AssignmentStatusType, ReportStateType, SummaryKeyType};
+use aws_sdk_iam::Client;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+use super::parse::root_account_of_arn;
+use super::{AccountSummary, Fetched, ReportError, MAX_REPORT_BYTES};
+use crate::error::{Error, Reason};
+
+/// IAM is a global service: every commercial region resolves to iam.amazonaws.com.
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// Polling of a report that is being generated: capped exponential backoff, bounded attempts.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+    pub attempts: u32,
+}
+
+impl Default for Backoff {
+    /// 1 s, 2 s, 4 s, 8 s, then 16 s: about two minutes over 10 attempts.
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(16),
+            attempts: 10,
+        }
+    }
+}
+
+impl Backoff {
+    fn delay(&self, attempt: u32) -> Duration {
+        self.initial
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max)
+    }
+}
+
+/// One AWS account reached through aws-config's default credential chain.
+#[derive(Debug, Clone)]
+pub struct AwsSource {
+    client: Client,
+    backoff: Backoff,
+}
+
+impl AwsSource {
+    /// Loads the SDK configuration: credentials and region from the default chain (the region
+    /// flag first, us-east-1 last), `AWS_ENDPOINT_URL` honoured, explicit timeouts and retries.
+    pub async fn new(region: Option<String>) -> Self {
+        let region = RegionProviderChain::first_try(region.map(Region::new))
+            .or_default_provider()
+            .or_else(Region::from_static(DEFAULT_REGION));
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(region)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .read_timeout(Duration::from_secs(20))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .operation_timeout(Duration::from_secs(90))
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .load()
+            .await;
+        Self {
+            client: Client::new(&config),
+            backoff: Backoff::default(),
+        }
+    }
+
+    /// Replaces the report-polling backoff.
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Downloads the report and the account summary, concurrently.
+    pub async fn fetch(&self) -> Result<Fetched, Error> {
+        let ((csv, generated_at), summary) = tokio::try_join!(self.report(), self.summary())?;
+        Ok(Fetched {
+            csv,
+            generated_at,
+            summary: Some(summary),
+        })
+    }
+
+    /// GenerateCredentialReport until COMPLETE, then GetCredentialReport; a report that is not
+    /// ready, missing or expired sends us back to polling, within `backoff.attempts` attempts.
+    async fn report(&self) -> Result<(Vec<u8>, Option<i64>), Error> {
+        let mut attempt = 0;
+        let mut wait = |why: &str| {
+            let delay = self.backoff.delay(attempt);
+            attempt += 1;
+            tracing::debug!(why, attempt, delay = %humantime::format_duration(delay), "credential report not ready; polling");
+            (attempt <= self.backoff.attempts).then_some(delay)
+        };
+        let not_ready = || Error::ReportNotReady {
+            attempts: self.backoff.attempts,
+        };
+        loop {
+            match self.client.generate_credential_report().send().await {
+                Ok(out) if out.state() == Some(&ReportStateType::Complete) => {}
+                Ok(out) => {
+                    let state = out.state().map_or("none", |s| s.as_str()).to_owned();
+                    tokio::time::sleep(wait(&state).ok_or_else(not_ready)?).await;
+                    continue;
+                }
+                Err(e) => {
+                    let error = aws_error("GenerateCredentialReport", e);
+                    if error.reason() != Reason::Throttled {
+                        return Err(error);
+                    }
+                    // LimitExceeded or Throttling: back off, and give up with this error.
+                    match wait("throttled") {
+                        Some(delay) => tokio::time::sleep(delay).await,
+                        None => return Err(error),
+                    }
+                    continue;
+                }
+            }
+            match self.client.get_credential_report().send().await {
+                Ok(out) => {
+                    let content = out.content().map(|b| b.as_ref()).unwrap_or_default();
+                    if content.len() > MAX_REPORT_BYTES {
+                        return Err(ReportError::TooLarge {
+                            size: content.len(),
+                            limit: MAX_REPORT_BYTES,
+                        }
+                        .into());
+                    }
+                    return Ok((content.to_vec(), out.generated_time().map(|t| t.secs())));
+                }
+                Err(SdkError::ServiceError(e))
+                    if matches!(
+                        e.err(),
+                        GetCredentialReportError::CredentialReportNotReadyException(_)
+                            | GetCredentialReportError::CredentialReportNotPresentException(_)
+                            | GetCredentialReportError::CredentialReportExpiredException(_)
+                    ) =>
+                {
+                    let code = e.err().code().unwrap_or("not ready").to_owned();
+                    tokio::time::sleep(wait(&code).ok_or_else(not_ready)?).await;
+                }
+                Err(e) => return Err(aws_error("GetCredentialReport", e)),
+            }
+        }
+    }
+
+    /// GetAccountSummary and ListVirtualMFADevices (all pages, assigned devices only).
+    async fn summary(&self) -> Result<AccountSummary, Error> {
+        let out = self
+            .client
+            .get_account_summary()
+            .send()
+            .await
+            .map_err(|e| aws_error("GetAccountSummary", e))?;
+        let value = |key: SummaryKeyType| {
+            out.summary_map()
+                .and_then(|m| m.get(&key))
+                .is_some_and(|v| *v > 0)
+        };
+        let mut virtual_mfa_root_accounts = Vec::new();
+        let mut pages = self
+            .client
+            .list_virtual_mfa_devices()
+            .assignment_status(AssignmentStatusType::Assigned)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(device) = pages.next().await {
+            let device = device.map_err(|e| aws_error("ListVirtualMFADevices", e))?;
+            if let Some(account) = device.user().and_then(|u| root_account_of_arn(u.arn())) {
+                virtual_mfa_root_accounts.push(account.to_owned());
+            }
+        }
+        Ok(AccountSummary {
+            root_mfa_enabled: value(SummaryKeyType::AccountMfaEnabled),
+            root_access_keys_present: value(SummaryKeyType::AccountAccessKeysPresent),
+            virtual_mfa_root_accounts,
+        })
+    }
+}
+
+/// Turns an SDK error into our error: a bounded reason plus the whole cause chain.
+fn aws_error<E, R>(operation: &'static str, error: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let message = DisplayErrorContext(&error).to_string();
+    let reason = match &error {
+        SdkError::ServiceError(e) => reason_of_code(e.err().code().unwrap_or_default()),
+        SdkError::TimeoutError(_) => Reason::Timeout,
+        SdkError::DispatchFailure(e) if e.is_timeout() => Reason::Timeout,
+        SdkError::DispatchFailure(e) if e.is_io() => Reason::Network,
+        SdkError::DispatchFailure(_) if message.contains("credentials") => Reason::Credentials,
+        SdkError::ResponseError(_) => Reason::Network,
+        _ => Reason::Other,
+    };
+    Error::Aws {
+        operation,
+        reason,
+        message,
+    }
+}
+
+fn reason_of_code(code: &str) -> Reason {
+    match code {
+        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "NotAuthorized" => {
+            Reason::AccessDenied
+        }
+        "Throttling"
+        | "ThrottlingException"
+        | "RequestLimitExceeded"
+        | "LimitExceeded"
+        | "TooManyRequestsException" => Reason::Throttled,
+        "InvalidClientTokenId"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "InvalidAccessKeyId"
+        | "UnrecognizedClientException" => Reason::Credentials,
+        _ => Reason::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let b = Backoff::default();
+        let delays: Vec<u64> = (0..7).map(|a| b.delay(a).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 16, 16]);
+        assert_eq!(b.delay(u32::MAX), Duration::from_secs(16));
+    }
+
+    #[test]
+    fn error_codes_map_to_reasons() {
+        assert_eq!(reason_of_code("AccessDenied"), Reason::AccessDenied);
+        assert_eq!(reason_of_code("Throttling"), Reason::Throttled);
+        assert_eq!(reason_of_code("LimitExceeded"), Reason::Throttled);
+        assert_eq!(reason_of_code("InvalidClientTokenId"), Reason::Credentials);
+        assert_eq!(reason_of_code("ServiceFailure"), Reason::Other);
+    }
+}

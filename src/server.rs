@@ -1,0 +1,253 @@
+//! HTTP: `/` (landing page), the telemetry path, `/-/healthy`, `/-/ready`. GET and HEAD only.
+//! A scrape encodes the current snapshot; it never calls AWS.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use prometheus_client::encoding::{prometheus_text, text};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+
+use crate::state::Shared;
+
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// How long a client may take to send its request headers (slowloris guard).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct App {
+    pub shared: Arc<Shared>,
+    pub registry: Registry,
+    pub telemetry_path: String,
+}
+
+/// The exposition formats we speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OpenMetrics,
+    PrometheusText,
+}
+
+impl Format {
+    /// OpenMetrics when the client prefers it (by q-value) to text/plain, else the 0.0.4 text.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::PrometheusText;
+        };
+        let (mut openmetrics, mut plain) = (0.0f32, 0.0f32);
+        for range in accept.split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.strip_prefix("q="))
+                .find_map(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            match media.as_str() {
+                "application/openmetrics-text" => openmetrics = openmetrics.max(q),
+                "text/plain" | "*/*" | "text/*" => plain = plain.max(q),
+                _ => {}
+            }
+        }
+        if openmetrics > 0.0 && openmetrics >= plain {
+            Format::OpenMetrics
+        } else {
+            Format::PrometheusText
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => OPENMETRICS,
+            Format::PrometheusText => PROMETHEUS_TEXT,
+        }
+    }
+}
+
+/// Encodes the registry in a format.
+pub fn encode(registry: &Registry, format: Format) -> Result<String, std::fmt::Error> {
+    let mut body = String::with_capacity(16 * 1024);
+    match format {
+        Format::OpenMetrics => text::encode(&mut body, registry)?,
+        Format::PrometheusText => prometheus_text::encode(&mut body, registry)?,
+    }
+    Ok(body)
+}
+
+/// Answers one request.
+pub fn handle(app: &App, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    let known =
+        path == "/" || path == app.telemetry_path || path == "/-/healthy" || path == "/-/ready";
+    if !known {
+        return plain(StatusCode::NOT_FOUND, "404 page not found\n");
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut resp = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        resp.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return resp;
+    }
+    match path {
+        "/-/healthy" => plain(StatusCode::OK, "Healthy.\n"),
+        "/-/ready" if app.shared.is_ready() => plain(StatusCode::OK, "Ready.\n"),
+        "/-/ready" => plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not ready: no successful refresh yet.\n",
+        ),
+        "/" => {
+            let page = LANDING_PAGE.replace("{{path}}", &app.telemetry_path);
+            let mut resp = Response::new(Full::from(page));
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            resp
+        }
+        _ => {
+            let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
+            let format = Format::negotiate(accept);
+            match encode(&app.registry, format) {
+                Ok(body) => {
+                    let mut resp = Response::new(Full::from(body));
+                    resp.headers_mut().insert(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static(format.content_type()),
+                    );
+                    resp
+                }
+                Err(_) => {
+                    tracing::error!("encoding metrics failed");
+                    plain(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "encoding metrics failed\n",
+                    )
+                }
+            }
+        }
+    }
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::from(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// Binds `--web.listen-address`; ":PORT" means every IPv4 interface, as in Go exporters.
+pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
+    match address.strip_prefix(':') {
+        Some(port) => TcpListener::bind(format!("0.0.0.0:{port}")).await,
+        None => TcpListener::bind(address).await,
+    }
+}
+
+/// Serves until `shutdown` completes, then lets requests in flight finish (bounded).
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(error) => {
+                    // e.g. EMFILE: back off briefly rather than spin.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = Arc::clone(&app);
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let resp = handle(&app, &req);
+            async move { Ok::<_, Infallible>(resp) }
+        });
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = conn.await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!("connections still open after the shutdown grace period");
+        }
+    }
+    Ok(())
+}
+
+/// The address actually bound (useful with port 0).
+pub fn local_addr(listener: &TcpListener) -> Option<SocketAddr> {
+    listener.local_addr().ok()
+}
+
+const LANDING_PAGE: &str = r#"<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>IAM MFA Exporter</title></head>
+<body>
+<h1>IAM MFA Exporter</h1>
+<p>Prometheus metrics on IAM MFA compliance, from the AWS IAM credential report.
+The report is fetched in the background; a scrape reads the cached result.</p>
+<ul>
+<li><a href="{{path}}">Metrics</a></li>
+<li><a href="/-/healthy">Health</a></li>
+<li><a href="/-/ready">Readiness</a> (ready after the first successful refresh)</li>
+</ul>
+</body>
+</html>
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::Format;
+
+    #[test]
+    fn negotiation() {
+        assert_eq!(Format::negotiate(None), Format::PrometheusText);
+        assert_eq!(Format::negotiate(Some("*/*")), Format::PrometheusText);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            Format::negotiate(Some(
+                "application/openmetrics-text; q=0.2, text/plain; q=0.9"
+            )),
+            Format::PrometheusText
+        );
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;q=0")),
+            Format::PrometheusText
+        );
+    }
+}
