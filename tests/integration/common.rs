@@ -22,7 +22,6 @@ pub fn repo_path(relative: &str) -> PathBuf {
 
 pub struct TestExporter {
     pub addr: SocketAddr,
-    pub shared: Arc<Shared>,
     pub refresher: Refresher,
     runtime: tokio::runtime::Runtime,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -70,7 +69,6 @@ impl TestExporter {
         });
         Self {
             addr,
-            shared,
             refresher,
             runtime,
             stop: Some(stop),
