@@ -131,14 +131,21 @@ impl Refresher {
                         "more console users without MFA than --metrics.max-user-series; per-user series left out (counts stay exact)"
                     );
                 }
-                tracing::info!(
-                    source = %self.source.describe(),
-                    account_id = %data.report.account_id,
-                    users = data.report.users,
-                    console_users_without_mfa = data.report.console_users_without_mfa.len(),
-                    took = %humantime::format_duration(round_ms(took)),
-                    "refresh succeeded"
-                );
+                // Info on the first success and on recovery; routine successes at debug.
+                let recovered = self.shared.status().last_refresh_ok != Some(true);
+                let took_text = humantime::format_duration(round_ms(took)).to_string();
+                if recovered {
+                    tracing::info!(
+                        source = %self.source.describe(),
+                        account_id = %data.report.account_id,
+                        users = data.report.users,
+                        console_users_without_mfa = data.report.console_users_without_mfa.len(),
+                        took = %took_text,
+                        "refresh succeeded"
+                    );
+                } else {
+                    tracing::debug!(account_id = %data.report.account_id, took = %took_text, "refresh succeeded");
+                }
                 self.shared.record_success(data, self.clock.now(), took);
                 Ok(())
             }

@@ -11,7 +11,6 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::operation::get_credential_report::GetCredentialReportError;
 use aws_sdk_iam::types::{AssignmentStatusType, ReportStateType, SummaryKeyType};
 use aws_sdk_iam::Client;
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 use super::parse::root_account_of_arn;
 use super::{AccountSummary, Fetched, ReportError, MAX_REPORT_BYTES};
@@ -197,9 +196,9 @@ impl AwsSource {
 fn aws_error<E, R>(operation: &'static str, error: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
-    let message = DisplayErrorContext(&error).to_string();
+    let message = cause_chain(&error);
     let reason = match &error {
         SdkError::ServiceError(e) => reason_of_code(e.err().code().unwrap_or_default()),
         SdkError::TimeoutError(_) => Reason::Timeout,
@@ -214,6 +213,22 @@ where
         reason,
         message,
     }
+}
+
+/// "outer: inner: innermost", skipping a cause whose text its parent already shows. (The SDK's
+/// own Display says only "dispatch failure"; its `DisplayErrorContext` appends a Debug dump.)
+fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
 }
 
 fn reason_of_code(code: &str) -> Reason {

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every test peer the suite needs, on Debian/Ubuntu:
+#   - promtool (Debian package `prometheus`)
+#   - moto server, boto3 and pytest (PyPI, into ./.venv)
+#   - rustfmt and clippy (rustup components), if missing
+# Safe to re-run: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_if_needed() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_packages=()
+command -v promtool >/dev/null 2>&1 || apt_packages+=(prometheus)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || apt_packages+=(python3-venv)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  echo "install-test-deps: apt-get install ${apt_packages[*]}"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+fi
+
+# The venv is rebuilt when tests/e2e/requirements.txt changes (a stamp records its hash).
+want=$(sha256sum tests/e2e/requirements.txt | cut -d' ' -f1)
+if [ ! -x .venv/bin/moto_server ] || [ "$(cat .venv/.requirements.sha256 2>/dev/null)" != "$want" ]; then
+  echo "install-test-deps: python venv from tests/e2e/requirements.txt"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r tests/e2e/requirements.txt
+  echo "$want" > .venv/.requirements.sha256
+fi
+
+if command -v rustup >/dev/null 2>&1; then
+  for component in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
+  done
+fi
