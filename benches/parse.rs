@@ -19,14 +19,25 @@ fn report(users: usize) -> Vec<u8> {
         let console = i % 10 < 6;
         let mfa = console && i % 10 < 4 || i % 17 == 0;
         let (password, last_used) = if console {
-            ("true", format!("2026-11-{:02}T{:02}:{:02}:00+00:00", 1 + i % 23, i % 24, i % 60))
+            (
+                "true",
+                format!(
+                    "2026-11-{:02}T{:02}:{:02}:00+00:00",
+                    1 + i % 23,
+                    i % 24,
+                    i % 60
+                ),
+            )
         } else {
             ("false", "N/A".to_owned())
         };
         let keys = if console {
             "false,N/A,N/A,N/A,N/A".to_owned()
         } else {
-            format!("true,2026-0{}-01T00:00:00+00:00,2026-11-20T10:00:00+00:00,us-east-1,s3", 1 + i % 9)
+            format!(
+                "true,2026-0{}-01T00:00:00+00:00,2026-11-20T10:00:00+00:00,us-east-1,s3",
+                1 + i % 9
+            )
         };
         out.push_str(&format!(
             "user.{i:05}@example.com,arn:aws:iam::123456789012:user/team-{}/user.{i:05}@example.com,20{:02}-0{}-1{}T08:30:00+00:00,{password},{last_used},2025-01-01T00:00:00+00:00,N/A,{mfa},{keys},false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n",
