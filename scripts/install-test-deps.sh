@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every test peer the suite needs, on Debian/Ubuntu:
-#   - promtool (Debian package `prometheus`)
+#   - prometheus + promtool, alertmanager + amtool (Debian packages)
 #   - moto server, boto3 and pytest (PyPI, into ./.venv)
+#   - typescript and @grafana/schema (npm, into tests/dashboard/node_modules)
 #   - rustfmt and clippy (rustup components), if missing
 # Safe to re-run: it installs only what is missing.
 set -euo pipefail
@@ -13,6 +14,8 @@ sudo_if_needed() {
 
 apt_packages=()
 command -v promtool >/dev/null 2>&1 || apt_packages+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || apt_packages+=(prometheus-alertmanager)
+command -v npm >/dev/null 2>&1 || apt_packages+=(nodejs npm)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || apt_packages+=(python3-venv)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "install-test-deps: apt-get install ${apt_packages[*]}"
@@ -27,6 +30,14 @@ if [ ! -x .venv/bin/moto_server ] || [ "$(cat .venv/.requirements.sha256 2>/dev/
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r tests/e2e/requirements.txt
   echo "$want" > .venv/.requirements.sha256
+fi
+
+# npm packages for the dashboard schema check, from tests/dashboard/package-lock.json.
+want=$(sha256sum tests/dashboard/package-lock.json | cut -d' ' -f1)
+if [ ! -x tests/dashboard/node_modules/.bin/tsc ] || [ "$(cat tests/dashboard/node_modules/.lock.sha256 2>/dev/null)" != "$want" ]; then
+  echo "install-test-deps: npm ci in tests/dashboard"
+  (cd tests/dashboard && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > tests/dashboard/node_modules/.lock.sha256
 fi
 
 if command -v rustup >/dev/null 2>&1; then

@@ -1,0 +1,150 @@
+"""End to end with real components on loopback: moto server → iam-mfa-exporter (AWS mode) plus a
+second exporter on a report file (another account, with the root row and sign-in times moto does
+not write) → Prometheus (Debian package) with alerts/ loaded → Alertmanager (Debian package).
+
+The console-user alert must fire for exactly the user without MFA, reach Alertmanager, and
+resolve once the user enables MFA in moto; every dashboard query must return data."""
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+
+from conftest import ROOT, Exporter, aws_env, free_port, http_get, wait_for
+from test_dashboard import expressions, load
+
+RULES = ROOT / "alerts" / "iam-mfa.rules.yml"
+GRACE = "expr: vector(7 * 24 * 3600)"
+CONSOLE_FOR = "        for: 30m\n        labels:\n          severity: high\n"
+
+
+def shortened_rules() -> str:
+    """The shipped rules with the grace period and the console alert's `for` made short: the two
+    settings an operator tunes. Fails loudly if the rule file stops matching."""
+    text = RULES.read_text()
+    assert text.count(GRACE) == 1 and text.count(CONSOLE_FOR) == 1
+    return text.replace(GRACE, "expr: vector(0)").replace(CONSOLE_FOR, CONSOLE_FOR.replace("30m", "2s"))
+
+
+class Service:
+    def __init__(self, args, name, tmp_path):
+        self.log = open(tmp_path / f"{name}.log", "w")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def prometheus_query(base, expr):
+    status, body = http_get(f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+    assert status == 200, body
+    return json.loads(body)["data"]["result"]
+
+
+def firing(base, alertname):
+    status, body = http_get(f"{base}/api/v1/alerts")
+    assert status == 200, body
+    return [a["labels"] for a in json.loads(body)["data"]["alerts"]
+            if a["labels"]["alertname"] == alertname and a["state"] == "firing"]
+
+
+def alertmanager_alerts(base, alertname):
+    query = urllib.parse.urlencode({"filter": f'alertname="{alertname}"', "active": "true", "silenced": "false", "inhibited": "false"})
+    status, body = http_get(f"{base}/api/v2/alerts?{query}")
+    assert status == 200, body
+    return [a["labels"] for a in json.loads(body) if a["status"]["state"] == "active"]
+
+
+@pytest.fixture
+def monitoring(moto, tmp_path):
+    for tool in ("prometheus", "prometheus-alertmanager", "amtool"):
+        assert shutil.which(tool), f"{tool} is missing: run scripts/install-test-deps.sh"
+    iam = moto.iam()
+    for name in ("alice", "bob"):
+        iam.create_user(UserName=name)
+        iam.create_login_profile(UserName=name, Password="Correct-Horse-9")
+    serial = iam.create_virtual_mfa_device(VirtualMFADeviceName="alice")["VirtualMFADevice"]["SerialNumber"]
+    iam.enable_mfa_device(UserName="alice", SerialNumber=serial, AuthenticationCode1="111111", AuthenticationCode2="222222")
+
+    aws = Exporter(["--refresh.interval=1s", "--refresh.timeout=20s"], aws_env(moto.url))
+    report = tmp_path / "other-account.csv"
+    report.write_text((ROOT / "examples" / "credential-report.csv").read_text().replace("123456789012", "999988887777"))
+    files = Exporter(["--refresh.interval=1s", "--report.file", str(report)], aws_env("http://127.0.0.1:9"))
+
+    am_port, prom_port = free_port(), free_port()
+    (tmp_path / "alertmanager.yml").write_text(
+        "route: {receiver: 'null', group_by: ['alertname', 'account_id', 'user'], group_wait: 1s, group_interval: 1s, repeat_interval: 1h}\n"
+        "receivers: [{name: 'null'}]\n")
+    am = Service(["prometheus-alertmanager", f"--config.file={tmp_path / 'alertmanager.yml'}", f"--storage.path={tmp_path / 'am'}",
+                  f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="], "alertmanager", tmp_path)
+    (tmp_path / "rules.yml").write_text(shortened_rules())
+    (tmp_path / "prometheus.yml").write_text(json.dumps({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(tmp_path / "rules.yml")],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
+        "scrape_configs": [{"job_name": "iam-mfa-exporter", "static_configs": [
+            {"targets": [f"127.0.0.1:{aws.port}", f"127.0.0.1:{files.port}"]}]}],
+    }))
+    prom = Service(["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{prom_port}"], "prometheus", tmp_path)
+    prom_url, am_url = f"http://127.0.0.1:{prom_port}", f"http://127.0.0.1:{am_port}"
+    try:
+        wait_for("prometheus", lambda: http_get(prom_url + "/-/ready")[0] == 200)
+        wait_for("alertmanager", lambda: http_get(am_url + "/-/ready")[0] == 200)
+        yield {"iam": iam, "prometheus": prom_url, "alertmanager": am_url, "am_port": am_port}
+    finally:
+        prom.stop()
+        am.stop()
+        assert aws.stop() == 0
+        assert files.stop() == 0
+
+
+def test_alert_fires_reaches_alertmanager_and_resolves(monitoring):
+    prom, am = monitoring["prometheus"], monitoring["alertmanager"]
+    moto_bob = {"account_id": "123456789012", "user": "bob"}
+
+    def console_alerts():
+        return {(a["account_id"], a["user"]) for a in firing(prom, "IAMConsoleUserWithoutMFA")}
+
+    # Exactly bob in the moto account (alice has MFA), plus the file account's three users.
+    expected = {("123456789012", "bob")} | {("999988887777", u) for u in ("bob", "carol.ops@example.com", "dave+admin")}
+    wait_for("the console alert to fire", lambda: console_alerts() == expected, timeout=60)
+    alert = next(a for a in firing(prom, "IAMConsoleUserWithoutMFA") if a["account_id"] == "123456789012")
+    assert alert["severity"] == "high" and alert["user"] == "bob"
+
+    def in_alertmanager():
+        return [a for a in alertmanager_alerts(am, "IAMConsoleUserWithoutMFA") if a["account_id"] == "123456789012"]
+
+    got = wait_for("the alert in Alertmanager", in_alertmanager, timeout=60)
+    assert [{k: a[k] for k in ("account_id", "user")} for a in got] == [moto_bob]
+    amtool = subprocess.run(["amtool", f"--alertmanager.url={am}", "alert", "query", "alertname=IAMConsoleUserWithoutMFA", "account_id=123456789012"],
+                            capture_output=True, text=True, check=True)
+    assert "IAMConsoleUserWithoutMFA" in amtool.stdout and "bob" in amtool.stdout, amtool.stdout
+
+    # bob enables MFA: the exporter's next refresh drops him, the alert resolves everywhere.
+    iam = monitoring["iam"]
+    serial = iam.create_virtual_mfa_device(VirtualMFADeviceName="bob")["VirtualMFADevice"]["SerialNumber"]
+    iam.enable_mfa_device(UserName="bob", SerialNumber=serial, AuthenticationCode1="333333", AuthenticationCode2="444444")
+    wait_for("the alert to resolve in Prometheus", lambda: ("123456789012", "bob") not in console_alerts(), timeout=60)
+    assert console_alerts() == expected - {("123456789012", "bob")}
+    wait_for("the alert to resolve in Alertmanager", lambda: in_alertmanager() == [], timeout=60)
+
+
+def test_every_dashboard_query_returns_data(monitoring):
+    prom = monitoring["prometheus"]
+    # Both exporters scraped, and a little history for the range functions.
+    wait_for("both targets scraped", lambda: len(prometheus_query(prom, "aws_iam_users")) == 2, timeout=60)
+    time.sleep(3)
+    empty = []
+    for title, ref, expr in expressions(load()):
+        if not prometheus_query(prom, expr):
+            empty.append(f"{title} [{ref}]: {expr}")
+    assert not empty, "dashboard queries without data:\n" + "\n".join(empty)
