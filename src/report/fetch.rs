@@ -7,6 +7,7 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
+use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::operation::get_credential_report::GetCredentialReportError;
 use aws_sdk_iam::types::{AssignmentStatusType, ReportStateType, SummaryKeyType};
@@ -193,14 +194,16 @@ impl AwsSource {
 }
 
 /// Turns an SDK error into our error: a bounded reason plus the whole cause chain.
-fn aws_error<E, R>(operation: &'static str, error: SdkError<E, R>) -> Error
+fn aws_error<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + 'static,
 {
     let message = cause_chain(&error);
     let reason = match &error {
-        SdkError::ServiceError(e) => reason_of_code(e.err().code().unwrap_or_default()),
+        SdkError::ServiceError(e) => match e.err().code() {
+            Some(code) => reason_of_code(code),
+            None => reason_of_response(e.raw()),
+        },
         SdkError::TimeoutError(_) => Reason::Timeout,
         SdkError::DispatchFailure(e) if e.is_timeout() => Reason::Timeout,
         SdkError::DispatchFailure(e) if e.is_io() => Reason::Network,
@@ -212,6 +215,24 @@ where
         operation,
         reason,
         message,
+    }
+}
+
+/// For an error response the SDK could not read a code from (IAM answers
+/// `<ErrorResponse><Error><Code>`; some emulators and proxies nest it in `<Errors>`): the first
+/// `<Code>` of the body, else the HTTP status.
+fn reason_of_response(response: &HttpResponse) -> Reason {
+    let body = response.body().bytes().unwrap_or_default();
+    let code = std::str::from_utf8(body).ok().and_then(|text| {
+        let start = text.find("<Code>")? + "<Code>".len();
+        let len = text[start..].find("</Code>")?;
+        Some(text[start..start + len].trim().to_owned())
+    });
+    match (code, response.status().as_u16()) {
+        (Some(code), _) => reason_of_code(&code),
+        (None, 401 | 403) => Reason::AccessDenied,
+        (None, 429) => Reason::Throttled,
+        _ => Reason::Other,
     }
 }
 
@@ -270,5 +291,32 @@ mod tests {
         assert_eq!(reason_of_code("LimitExceeded"), Reason::Throttled);
         assert_eq!(reason_of_code("InvalidClientTokenId"), Reason::Credentials);
         assert_eq!(reason_of_code("ServiceFailure"), Reason::Other);
+    }
+
+    fn response(status: u16, body: &str) -> HttpResponse {
+        HttpResponse::new(
+            status.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::from(body),
+        )
+    }
+
+    #[test]
+    fn codes_are_found_in_bodies_the_sdk_cannot_read() {
+        let nested = "<ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>no</Message></Error></Errors></ErrorResponse>";
+        assert_eq!(
+            reason_of_response(&response(403, nested)),
+            Reason::AccessDenied
+        );
+        let token = nested.replace("AccessDenied", "InvalidClientTokenId");
+        assert_eq!(
+            reason_of_response(&response(403, &token)),
+            Reason::Credentials
+        );
+        assert_eq!(reason_of_response(&response(403, "")), Reason::AccessDenied);
+        assert_eq!(
+            reason_of_response(&response(429, "busy")),
+            Reason::Throttled
+        );
+        assert_eq!(reason_of_response(&response(500, "<Code>")), Reason::Other);
     }
 }

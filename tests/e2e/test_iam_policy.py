@@ -1,0 +1,78 @@
+"""docs/iam-policy.json is enough, and nothing less is: with moto's real IAM authorization on, an
+IAM user holding only that policy runs a full refresh; one without iam:GenerateCredentialReport
+gets a clean access_denied."""
+
+import json
+import subprocess
+import urllib.request
+
+import pytest
+
+from conftest import BIN, ROOT, aws_env, parse_metrics
+
+POLICY = json.loads((ROOT / "docs" / "iam-policy.json").read_text())
+
+
+def set_auth(moto, value: str):
+    req = urllib.request.Request(f"{moto.url}/moto-api/reset-auth", data=value.encode(),
+                                 headers={"Content-Type": "text/plain"}, method="POST")
+    urllib.request.urlopen(req, timeout=5).read()
+
+
+def user_with_policy(iam, name, document):
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="exporter", PolicyDocument=json.dumps(document))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def once(moto, key):
+    env = aws_env(moto.url)
+    env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = key
+    return subprocess.run([str(BIN), "--once"], env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def authorized(moto):
+    iam = moto.iam()
+    iam.create_user(UserName="console-no-mfa")
+    iam.create_login_profile(UserName="console-no-mfa", Password="Correct-Horse-9")
+    full = user_with_policy(iam, "exporter", POLICY)
+    reduced = json.loads(json.dumps(POLICY))
+    reduced["Statement"][0]["Action"].remove("iam:GenerateCredentialReport")
+    limited = user_with_policy(iam, "exporter-limited", reduced)
+    set_auth(moto, "0")
+    try:
+        yield moto, full, limited
+    finally:
+        set_auth(moto, "inf")
+
+
+def test_policy_is_enough_for_a_full_refresh(authorized):
+    moto, full, _ = authorized
+    result = once(moto, full)
+    assert result.returncode == 0, result.stderr
+    m = parse_metrics(result.stdout)
+    account = '{account_id="123456789012"}'
+    assert m["aws_iam_refresh_success" + account] == 1
+    assert m["aws_iam_console_users_without_mfa" + account] == 1
+    assert "aws_iam_root_virtual_mfa" + account in m, "ListVirtualMFADevices and GetAccountSummary ran"
+
+
+def test_missing_permission_is_a_clean_access_denied(authorized):
+    moto, _, limited = authorized
+    result = once(moto, limited)
+    assert result.returncode == 1
+    m = parse_metrics(result.stdout)
+    assert m['aws_iam_refresh_errors_total{reason="access_denied"}'] == 1
+    assert m["aws_iam_refresh_success"] == 0
+    errors = [line for line in result.stderr.splitlines() if "level=error" in line]
+    assert len(errors) == 1 and "reason=access_denied" in errors[0] and "GenerateCredentialReport" in errors[0], result.stderr
+
+
+def test_authorization_is_really_on(authorized):
+    """The two tests above mean something only if moto enforces policies: unknown keys fail."""
+    moto, _, _ = authorized
+    result = once(moto, ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"))
+    assert result.returncode == 1
+    assert 'reason="credentials"} 1' in result.stdout, result.stdout + result.stderr
