@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every test peer the suite needs, on Debian/Ubuntu:
-#   - prometheus + promtool, alertmanager + amtool (Debian packages)
-#   - moto server, boto3 and pytest (PyPI, into ./.venv)
+#   - prometheus + promtool, alertmanager + amtool, buildah, node + npm (Debian packages)
+#   - moto server, boto3, pytest, helm-python-sdk, kubernetes-validate, hadolint (PyPI, ./.venv)
 #   - typescript and @grafana/schema (npm, into tests/dashboard/node_modules)
 #   - rustfmt and clippy (rustup components), if missing
 # Safe to re-run: it installs only what is missing.
@@ -16,6 +16,7 @@ apt_packages=()
 command -v promtool >/dev/null 2>&1 || apt_packages+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || apt_packages+=(prometheus-alertmanager)
 command -v npm >/dev/null 2>&1 || apt_packages+=(nodejs npm)
+command -v buildah >/dev/null 2>&1 || apt_packages+=(buildah)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || apt_packages+=(python3-venv)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "install-test-deps: apt-get install ${apt_packages[*]}"
