@@ -2,6 +2,7 @@
 //! so a user who leaves the report leaves /metrics too. [`METRICS`] is the public list of every
 //! metric; docs/metrics.md is checked against it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -152,6 +153,11 @@ pub const USER_SERIES_DROPPED: MetricDef = gauge(
     &[],
     "Console users without MFA whose per-user series were left out by --metrics.max-user-series.",
 );
+pub const ACCOUNT_INFO: MetricDef = gauge(
+    "aws_iam_account_info",
+    &["account_name"],
+    "1 for every account the exporter knows, labelled with its name (AWS Organizations or --aws.account-name); join on account_id.",
+);
 pub const BUILD_INFO: MetricDef = gauge(
     "aws_iam_exporter_build_info",
     &["version", "revision"],
@@ -179,6 +185,7 @@ pub const METRICS: &[MetricDef] = &[
     REFRESH_DURATION,
     REFRESH_ERRORS,
     USER_SERIES_DROPPED,
+    ACCOUNT_INFO,
     BUILD_INFO,
 ];
 
@@ -205,9 +212,55 @@ pub struct Collector {
     shared: Arc<Shared>,
     build: BuildInfo,
     max_user_series: usize,
+    /// The dropped-series count last logged, so the cap is logged once per change.
+    logged_dropped: AtomicUsize,
 }
 
 type Labels<'a> = Vec<(&'static str, &'a str)>;
+
+/// A per-account gauge and how to read it from the account's data (`None`: absent series).
+type AccountGauge = (&'static MetricDef, fn(&AccountData) -> Option<i64>);
+
+fn count(v: u64) -> Option<i64> {
+    Some(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+const ACCOUNT_GAUGES: &[AccountGauge] = &[
+    (&USERS, |d| count(d.report.users)),
+    (&CONSOLE_USERS, |d| count(d.report.console_users)),
+    (&CONSOLE_USERS_MFA_ENABLED, |d| {
+        count(d.report.console_users_mfa_enabled)
+    }),
+    (&CONSOLE_USERS_WITHOUT_MFA, |d| {
+        count(d.report.console_users_without_mfa.len() as u64)
+    }),
+    (&USERS_MFA_ENABLED, |d| count(d.report.users_mfa_enabled)),
+];
+
+const ROOT_GAUGES: &[AccountGauge] = &[
+    (&ROOT_MFA_ENABLED, |d| d.root_mfa_enabled().map(i64::from)),
+    (&ROOT_VIRTUAL_MFA, |d| d.root_virtual_mfa.map(i64::from)),
+    (&ROOT_PASSWORD_ENABLED, |d| {
+        d.report
+            .root
+            .as_ref()
+            .and_then(|r| r.password_enabled)
+            .map(i64::from)
+    }),
+    (&ROOT_ACCESS_KEYS_ACTIVE, |d| {
+        d.root_access_keys_active().map(i64::from)
+    }),
+    (&ROOT_PASSWORD_LAST_USED, |d| {
+        d.report.root.as_ref().and_then(|r| r.password_last_used)
+    }),
+    (&REPORT_GENERATED, |d| d.generated_at),
+];
+
+/// One account's share of the per-user series under the global cap.
+struct UserSeries<'a> {
+    data: &'a AccountData,
+    kept: &'a [NonCompliantUser],
+}
 
 impl Collector {
     pub fn new(shared: Arc<Shared>, build: BuildInfo, max_user_series: usize) -> Self {
@@ -215,6 +268,7 @@ impl Collector {
             shared,
             build,
             max_user_series,
+            logged_dropped: AtomicUsize::new(0),
         }
     }
 
@@ -225,82 +279,41 @@ impl Collector {
         registry
     }
 
-    fn encode_status(&self, e: &mut DescriptorEncoder, status: &Status) -> std::fmt::Result {
-        let account = status.data.as_ref().map(|d| d.report.account_id.as_str());
-        let account_labels: Labels = account.map(|a| vec![("account_id", a)]).unwrap_or_default();
+    fn encode_all(&self, e: &mut DescriptorEncoder, statuses: &[Arc<Status>]) -> std::fmt::Result {
+        let data: Vec<&AccountData> = statuses.iter().filter_map(|s| s.data.as_deref()).collect();
+        let account = |d: &&AccountData| [("account_id", d.report.account_id.clone())];
+        let per_account = |e: &mut DescriptorEncoder, gauges: &[AccountGauge]| {
+            for (def, value) in gauges {
+                encode_gauges(
+                    e,
+                    def,
+                    data.iter()
+                        .filter_map(|d| value(d).map(|v| (account(d), v))),
+                )?;
+            }
+            Ok::<_, std::fmt::Error>(())
+        };
+        per_account(e, ACCOUNT_GAUGES)?;
 
-        if let Some(data) = &status.data {
-            self.encode_data(e, data)?;
-        }
-
-        let one = |value| single(&account_labels, value);
-        let success = status.last_refresh_ok.map(i64::from);
-        encode_gauges(e, &REFRESH_SUCCESS, one(success))?;
-        let last = status.last_success.map(unix_seconds);
-        encode_gauges(e, &LAST_SUCCESSFUL_REFRESH, single(&account_labels, last))?;
-        let took = status.last_duration.map(|d| d.as_secs_f64());
-        encode_gauges(e, &REFRESH_DURATION, single(&account_labels, took))?;
-
-        let mut m = e.encode_descriptor(
-            REFRESH_ERRORS.name.trim_end_matches("_total"),
-            REFRESH_ERRORS.help,
-            None,
-            MetricType::Counter,
-        )?;
-        for reason in Reason::ALL {
-            let mut labels = account_labels.clone();
-            labels.push(("reason", reason.as_str()));
-            ConstCounter::new(status.errors[reason.index()]).encode(m.encode_family(&labels)?)?;
-        }
-
-        if let Some(data) = &status.data {
-            let dropped = data
-                .report
-                .console_users_without_mfa
-                .len()
-                .saturating_sub(self.max_user_series);
-            let dropped = i64::try_from(dropped).unwrap_or(i64::MAX);
-            encode_gauges(e, &USER_SERIES_DROPPED, one(Some(dropped)))?;
-        }
-
-        let build = [
-            ("version", self.build.version.as_str()),
-            ("revision", self.build.revision.as_str()),
-        ];
-        encode_gauges(e, &BUILD_INFO, Some((build, 1i64)))
-    }
-
-    fn encode_data(&self, e: &mut DescriptorEncoder, data: &AccountData) -> std::fmt::Result {
-        let r = &data.report;
-        let account = [("account_id", r.account_id.as_str())];
-        let one = |v: Option<i64>| v.map(|v| (account, v));
-        let count = |v: u64| one(Some(i64::try_from(v).unwrap_or(i64::MAX)));
-        encode_gauges(e, &USERS, count(r.users))?;
-        encode_gauges(e, &CONSOLE_USERS, count(r.console_users))?;
-        encode_gauges(
-            e,
-            &CONSOLE_USERS_MFA_ENABLED,
-            count(r.console_users_mfa_enabled),
-        )?;
-        encode_gauges(
-            e,
-            &CONSOLE_USERS_WITHOUT_MFA,
-            count(r.console_users_without_mfa.len() as u64),
-        )?;
-        encode_gauges(e, &USERS_MFA_ENABLED, count(r.users_mfa_enabled))?;
-
-        let kept = &r.console_users_without_mfa
-            [..r.console_users_without_mfa.len().min(self.max_user_series)];
+        // The per-user cap is global: accounts in key order fill it until it is spent.
+        let mut budget = self.max_user_series;
+        let users: Vec<UserSeries> = data
+            .iter()
+            .map(|d| {
+                let all = &d.report.console_users_without_mfa;
+                let kept = &all[..all.len().min(budget)];
+                budget -= kept.len();
+                UserSeries { data: d, kept }
+            })
+            .collect();
         let per_user = |value: fn(&NonCompliantUser) -> Option<i64>| {
-            kept.iter().filter_map(move |u| {
-                value(u).map(|v| {
-                    (
-                        [
-                            ("account_id", r.account_id.as_str()),
-                            ("user", u.name.as_str()),
-                        ],
-                        v,
-                    )
+            users.iter().flat_map(move |a| {
+                a.kept.iter().filter_map(move |u| {
+                    let labels = [
+                        ("account_id", a.data.report.account_id.as_str()),
+                        ("user", u.name.as_str()),
+                    ];
+                    value(u).map(|v| (labels, v))
                 })
             })
         };
@@ -312,31 +325,110 @@ impl Collector {
             per_user(|u| u.password_last_used),
         )?;
 
-        let root = r.root.as_ref();
+        per_account(e, ROOT_GAUGES)?;
+
+        // Health series: per target, labelled by account once known, else by target.
+        let health = |value: fn(&Status) -> Option<f64>| {
+            statuses
+                .iter()
+                .filter_map(move |s| value(s).map(|v| (target_labels(s), v)))
+        };
+        let success = statuses.iter().filter_map(|s| {
+            s.last_refresh_ok
+                .map(|ok| (target_labels(s), i64::from(ok)))
+        });
+        encode_gauges(e, &REFRESH_SUCCESS, success)?;
         encode_gauges(
             e,
-            &ROOT_MFA_ENABLED,
-            one(data.root_mfa_enabled().map(i64::from)),
+            &LAST_SUCCESSFUL_REFRESH,
+            health(|s| s.last_success.map(unix_seconds)),
         )?;
         encode_gauges(
             e,
-            &ROOT_VIRTUAL_MFA,
-            one(data.root_virtual_mfa.map(i64::from)),
+            &REFRESH_DURATION,
+            health(|s| s.last_duration.map(|d| d.as_secs_f64())),
         )?;
-        let password = root.and_then(|r| r.password_enabled).map(i64::from);
-        encode_gauges(e, &ROOT_PASSWORD_ENABLED, one(password))?;
-        let keys = data.root_access_keys_active().map(i64::from);
-        encode_gauges(e, &ROOT_ACCESS_KEYS_ACTIVE, one(keys))?;
-        let last_used = root.and_then(|r| r.password_last_used);
-        encode_gauges(e, &ROOT_PASSWORD_LAST_USED, one(last_used))?;
-        encode_gauges(e, &REPORT_GENERATED, one(data.generated_at))
+        if !statuses.is_empty() {
+            let mut m = e.encode_descriptor(
+                REFRESH_ERRORS.name.trim_end_matches("_total"),
+                REFRESH_ERRORS.help,
+                None,
+                MetricType::Counter,
+            )?;
+            for s in statuses {
+                for reason in Reason::ALL {
+                    let mut labels = target_labels(s);
+                    labels.push(("reason", reason.as_str()));
+                    ConstCounter::new(s.errors[reason.index()])
+                        .encode(m.encode_family(&labels)?)?;
+                }
+            }
+        }
+
+        let dropped: Vec<(usize, &AccountData)> = users
+            .iter()
+            .map(|a| {
+                (
+                    a.data.report.console_users_without_mfa.len() - a.kept.len(),
+                    a.data,
+                )
+            })
+            .collect();
+        self.log_dropped(dropped.iter().map(|(n, _)| n).sum());
+        encode_gauges(
+            e,
+            &USER_SERIES_DROPPED,
+            dropped
+                .iter()
+                .map(|(n, d)| (account(d), i64::try_from(*n).unwrap_or(i64::MAX))),
+        )?;
+
+        encode_gauges(
+            e,
+            &ACCOUNT_INFO,
+            statuses.iter().filter_map(|s| {
+                let id = s.account_id()?;
+                Some((
+                    [
+                        ("account_id", id),
+                        ("account_name", s.account_name.as_deref().unwrap_or("")),
+                    ],
+                    1i64,
+                ))
+            }),
+        )?;
+
+        let build = [
+            ("version", self.build.version.as_str()),
+            ("revision", self.build.revision.as_str()),
+        ];
+        encode_gauges(e, &BUILD_INFO, Some((build, 1i64)))
+    }
+
+    /// Logs when the number of users left out by the cap changes (not at every scrape).
+    fn log_dropped(&self, dropped: usize) {
+        if self.logged_dropped.swap(dropped, Ordering::Relaxed) != dropped && dropped > 0 {
+            tracing::warn!(
+                dropped,
+                max_user_series = self.max_user_series,
+                "more console users without MFA than --metrics.max-user-series; per-user series left out (the counts stay exact)"
+            );
+        }
+    }
+}
+
+/// `account_id` once known, else `target` (the file path or `self`), so series never collide.
+fn target_labels(s: &Status) -> Labels<'_> {
+    match s.account_id() {
+        Some(id) => vec![("account_id", id)],
+        None => vec![("target", s.key.as_str())],
     }
 }
 
 impl PromCollector for Collector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
-        let status = self.shared.status();
-        self.encode_status(&mut encoder, &status)
+        let statuses = self.shared.snapshot();
+        self.encode_all(&mut encoder, &statuses)
     }
 }
 
@@ -360,10 +452,6 @@ where
         ConstGauge::new(value).encode(m.encode_family(&labels)?)?;
     }
     Ok(())
-}
-
-fn single<'a, V>(labels: &Labels<'a>, value: Option<V>) -> Option<(Labels<'a>, V)> {
-    value.map(|v| (labels.clone(), v))
 }
 
 fn unix_seconds(t: SystemTime) -> f64 {

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::accounts::{role_account, Selection, Shard};
+
 /// The default port: 9100-9999 is fully allocated on the Prometheus default port allocations
 /// page, so we take the first port after the newest allocation we could see (docs/README).
 pub const DEFAULT_PORT: u16 = 10027;
@@ -34,13 +36,80 @@ pub struct Config {
     pub telemetry_path: String,
 
     /// Read the credential report from this file (raw CSV or the JSON of `aws iam
-    /// get-credential-report`) instead of AWS. Re-read at every refresh.
-    #[arg(long = "report.file", env = "IAM_MFA_EXPORTER_REPORT_FILE")]
-    pub report_file: Option<PathBuf>,
+    /// get-credential-report`) instead of AWS. Re-read at every refresh. Repeatable: one file
+    /// per account.
+    #[arg(
+        long = "report.file",
+        env = "IAM_MFA_EXPORTER_REPORT_FILE",
+        value_delimiter = ','
+    )]
+    pub report_files: Vec<PathBuf>,
 
     /// AWS region for the IAM client (default: the SDK's chain, then us-east-1; IAM is global).
     #[arg(long = "aws.region", env = "IAM_MFA_EXPORTER_AWS_REGION")]
     pub aws_region: Option<String>,
+
+    /// Assume this IAM role and refresh its account. Repeatable.
+    #[arg(long = "aws.role-arn", env = "IAM_MFA_EXPORTER_AWS_ROLE_ARN", value_delimiter = ',', value_parser = parse_role_arn)]
+    pub role_arns: Vec<String>,
+
+    /// External ID to pass when assuming roles.
+    #[arg(long = "aws.external-id", env = "IAM_MFA_EXPORTER_AWS_EXTERNAL_ID")]
+    pub external_id: Option<String>,
+
+    /// Session name of assumed-role sessions (shows in CloudTrail).
+    #[arg(
+        long = "aws.session-name",
+        env = "IAM_MFA_EXPORTER_AWS_SESSION_NAME",
+        default_value = "iam-mfa-exporter"
+    )]
+    pub session_name: String,
+
+    /// Discover the ACTIVE accounts of the AWS Organization (ListAccounts) every refresh cycle
+    /// and assume --aws.assume-role-name in each.
+    #[arg(
+        long = "aws.organization",
+        env = "IAM_MFA_EXPORTER_AWS_ORGANIZATION",
+        requires = "assume_role_name"
+    )]
+    pub organization: bool,
+
+    /// Role to assume for ListAccounts (e.g. in the management account, for a delegated setup).
+    #[arg(long = "aws.organization-role-arn", env = "IAM_MFA_EXPORTER_AWS_ORGANIZATION_ROLE_ARN", value_parser = parse_role_arn)]
+    pub organization_role_arn: Option<String>,
+
+    /// Name of the role to assume in each discovered account.
+    #[arg(
+        long = "aws.assume-role-name",
+        env = "IAM_MFA_EXPORTER_AWS_ASSUME_ROLE_NAME"
+    )]
+    pub assume_role_name: Option<String>,
+
+    /// Only these account ids (comma-separated or repeated).
+    #[arg(long = "aws.include-accounts", env = "IAM_MFA_EXPORTER_AWS_INCLUDE_ACCOUNTS", value_delimiter = ',', value_parser = parse_account_id)]
+    pub include_accounts: Vec<String>,
+
+    /// Never these account ids.
+    #[arg(long = "aws.exclude-accounts", env = "IAM_MFA_EXPORTER_AWS_EXCLUDE_ACCOUNTS", value_delimiter = ',', value_parser = parse_account_id)]
+    pub exclude_accounts: Vec<String>,
+
+    /// With --aws.role-arn or --aws.organization: also refresh the exporter's own account, with
+    /// its own credentials.
+    #[arg(long = "aws.include-self", env = "IAM_MFA_EXPORTER_AWS_INCLUDE_SELF")]
+    pub include_self: bool,
+
+    /// Most accounts refreshed at the same time.
+    #[arg(long = "aws.max-concurrency", env = "IAM_MFA_EXPORTER_AWS_MAX_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrency: u16,
+
+    /// Name an account: ID=NAME (repeatable); wins over the Organizations name.
+    #[arg(long = "aws.account-name", env = "IAM_MFA_EXPORTER_AWS_ACCOUNT_NAME", value_delimiter = ',', value_parser = parse_account_name)]
+    pub account_names: Vec<(String, String)>,
+
+    /// Refresh only shard I of N (I/N, from 0): accounts by a stable hash of their id, for
+    /// splitting a large Organization across replicas.
+    #[arg(long = "aws.shard", env = "IAM_MFA_EXPORTER_AWS_SHARD", value_parser = Shard::parse)]
+    pub shard: Option<Shard>,
 
     /// How often to refresh the report in the background (AWS builds a new one at most every 4h).
     #[arg(long = "refresh.interval", env = "IAM_MFA_EXPORTER_REFRESH_INTERVAL", default_value = "15m", value_parser = parse_duration)]
@@ -87,6 +156,45 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+impl Config {
+    /// The accounts part of the flags.
+    pub fn selection(&self) -> Selection {
+        Selection {
+            report_files: self.report_files.clone(),
+            role_arns: self.role_arns.clone(),
+            external_id: self.external_id.clone(),
+            session_name: self.session_name.clone(),
+            organization: self.organization,
+            organization_role_arn: self.organization_role_arn.clone(),
+            assume_role_name: self.assume_role_name.clone(),
+            include_accounts: self.include_accounts.clone(),
+            exclude_accounts: self.exclude_accounts.clone(),
+            include_self: self.include_self,
+            account_names: self.account_names.iter().cloned().collect(),
+            shard: self.shard,
+        }
+    }
+}
+
+fn parse_role_arn(s: &str) -> Result<String, String> {
+    role_account(s)
+        .map(|_| s.to_owned())
+        .ok_or_else(|| "expected an IAM role ARN: arn:aws:iam::123456789012:role/NAME".into())
+}
+
+fn parse_account_id(s: &str) -> Result<String, String> {
+    if s.len() == 12 && s.bytes().all(|c| c.is_ascii_digit()) {
+        Ok(s.to_owned())
+    } else {
+        Err("expected a 12-digit AWS account id".into())
+    }
+}
+
+fn parse_account_name(s: &str) -> Result<(String, String), String> {
+    let (id, name) = s.split_once('=').ok_or("expected ID=NAME")?;
+    Ok((parse_account_id(id)?, name.to_owned()))
+}
+
 fn parse_path(s: &str) -> Result<String, String> {
     if !s.starts_with('/') || s.len() < 2 || s.starts_with("/-/") {
         return Err("must start with '/' and be neither '/' nor under '/-/'".into());
@@ -121,10 +229,33 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.refresh_interval, Duration::from_secs(90));
-        assert_eq!(c.report_file, Some(PathBuf::from("/tmp/r.csv")));
+        assert_eq!(c.report_files, [PathBuf::from("/tmp/r.csv")]);
         assert_eq!(c.telemetry_path, "/m");
         assert_eq!(c.log_format, LogFormat::Json);
         assert!(c.once);
+    }
+
+    #[test]
+    fn account_flags() {
+        let c = Config::try_parse_from([
+            "x",
+            "--aws.role-arn=arn:aws:iam::111111111111:role/a,arn:aws:iam::222222222222:role/b",
+            "--aws.organization",
+            "--aws.assume-role-name=Audit",
+            "--aws.exclude-accounts=333333333333",
+            "--aws.account-name=111111111111=prod",
+            "--aws.shard=1/4",
+        ])
+        .unwrap();
+        let s = c.selection();
+        assert_eq!(s.role_arns.len(), 2);
+        assert_eq!(s.assume_role_name.as_deref(), Some("Audit"));
+        assert_eq!(
+            s.account_names.get("111111111111").map(String::as_str),
+            Some("prod")
+        );
+        assert_eq!(s.shard, Some(Shard { index: 1, count: 4 }));
+        assert_eq!(c.max_concurrency, 8);
     }
 
     #[test]
@@ -135,6 +266,12 @@ mod tests {
             ["x", "--web.telemetry-path=metrics"],
             ["x", "--web.telemetry-path=/-/ready"],
             ["x", "--log.level=loud"],
+            ["x", "--aws.role-arn=arn:aws:iam::1:role/x"],
+            ["x", "--aws.organization"],
+            ["x", "--aws.max-concurrency=0"],
+            ["x", "--aws.shard=2/2"],
+            ["x", "--aws.account-name=123"],
+            ["x", "--aws.include-accounts=12345678901x"],
         ] {
             assert!(Config::try_parse_from(bad).is_err(), "{bad:?}");
         }

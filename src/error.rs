@@ -73,6 +73,10 @@ pub enum Error {
     ReportNotReady { attempts: u32 },
     #[error("refresh took longer than its {0} deadline")]
     Timeout(humantime::Duration),
+    #[error("account {account_id} is already served by target {other}")]
+    DuplicateAccount { account_id: String, other: String },
+    #[error("configuration: {0}")]
+    Config(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -86,7 +90,7 @@ impl Error {
             Error::Aws { reason, .. } => *reason,
             Error::ReportNotReady { .. } => Reason::ReportNotReady,
             Error::Timeout(_) => Reason::Timeout,
-            Error::Internal(_) => Reason::Other,
+            Error::DuplicateAccount { .. } | Error::Config(_) | Error::Internal(_) => Reason::Other,
         }
     }
 }

@@ -6,11 +6,10 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use iam_mfa_exporter::accounts::Accounts;
 use iam_mfa_exporter::collector::{BuildInfo, Collector};
 use iam_mfa_exporter::config::Config;
-use iam_mfa_exporter::refresh::{Refresher, Source};
-use iam_mfa_exporter::report::fetch::AwsSource;
-use iam_mfa_exporter::report::file::FileSource;
+use iam_mfa_exporter::fleet::Fleet;
 use iam_mfa_exporter::server::{self, App, Format};
 use iam_mfa_exporter::state::Shared;
 
@@ -31,10 +30,6 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<ExitCode> {
-    let source = match &config.report_file {
-        Some(path) => Source::File(FileSource::new(path)),
-        None => Source::Aws(AwsSource::new(config.aws_region.clone()).await),
-    };
     let shared = Arc::new(Shared::new());
     let collector = Collector::new(
         Arc::clone(&shared),
@@ -42,15 +37,17 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         config.max_user_series,
     );
     let registry = collector.into_registry();
-    let refresher = Refresher::new(
-        source,
+    let accounts = Accounts::new(config.selection(), config.aws_region.clone()).await;
+    let fleet = Fleet::new(
+        accounts,
         Arc::clone(&shared),
+        config.refresh_interval,
         config.refresh_timeout,
-        config.max_user_series,
+        usize::from(config.max_concurrency),
     );
 
     if config.once {
-        return once(&refresher, &registry).await;
+        return once(&fleet, &registry).await;
     }
 
     let listener = server::bind(&config.listen_address)
@@ -68,7 +65,7 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         registry,
         telemetry_path: config.telemetry_path.clone(),
     });
-    let refresh = tokio::spawn(refresher.run(config.refresh_interval));
+    let refresh = tokio::spawn(fleet.run());
     server::serve(listener, app, shutdown_signal())
         .await
         .context("serving HTTP")?;
@@ -77,18 +74,15 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--once`: one refresh, the metrics on stdout, the outcome in the exit code.
+/// `--once`: every target refreshed once, the metrics on stdout, the outcome in the exit code.
 async fn once(
-    refresher: &Refresher,
+    fleet: &Fleet,
     registry: &prometheus_client::registry::Registry,
 ) -> anyhow::Result<ExitCode> {
-    let outcome = refresher.refresh().await;
-    if let Err(error) = &outcome {
-        tracing::error!(reason = error.reason().as_str(), "refresh failed: {error}");
-    }
+    let all_ok = fleet.refresh_once().await.context("listing accounts")?;
     let body = server::encode(registry, Format::PrometheusText).context("encoding metrics")?;
     print!("{body}");
-    Ok(if outcome.is_ok() {
+    Ok(if all_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -1,11 +1,9 @@
-//! The background refresher: fetch (AWS or file) → parse → swap the snapshot, on a schedule, with
-//! an overall deadline. A failure keeps the last good data and is logged in one line.
+//! Refreshing one target: fetch (AWS or file) → parse → publish, with an overall deadline. A
+//! failure keeps the last good data and is logged in one line. [`crate::fleet`] schedules many.
 
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-
-use tokio::time::MissedTickBehavior;
 
 use crate::error::Error;
 use crate::report::fetch::AwsSource;
@@ -13,7 +11,7 @@ use crate::report::file::FileSource;
 use crate::report::Fetched;
 use crate::state::Shared;
 
-/// Where reports come from.
+/// Where one target's reports come from.
 #[derive(Debug, Clone)]
 pub enum Source {
     Aws(AwsSource),
@@ -25,14 +23,6 @@ impl Source {
         match self {
             Source::Aws(aws) => aws.fetch().await,
             Source::File(file) => file.fetch().await,
-        }
-    }
-
-    /// For log lines: "aws" or the file's path.
-    pub fn describe(&self) -> String {
-        match self {
-            Source::Aws(_) => "aws".to_owned(),
-            Source::File(file) => file.path().display().to_string(),
         }
     }
 }
@@ -70,34 +60,39 @@ impl Clock for FixedClock {
     }
 }
 
+/// Refreshes one target (`key` in [`Shared`]).
 #[derive(Debug)]
 pub struct Refresher {
+    key: String,
     source: Source,
     shared: Arc<Shared>,
     clock: Arc<dyn Clock>,
     timeout: Duration,
-    max_user_series: usize,
 }
 
 impl Refresher {
     pub fn new(
+        key: impl Into<String>,
         source: Source,
         shared: Arc<Shared>,
         timeout: Duration,
-        max_user_series: usize,
     ) -> Self {
         Self {
+            key: key.into(),
             source,
             shared,
             clock: Arc::new(SystemClock),
             timeout,
-            max_user_series,
         }
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
     }
 
     /// One refresh: fetch and parse within the deadline, then publish the result. On failure
@@ -115,65 +110,76 @@ impl Refresher {
         .await
         .unwrap_or_else(|_| Err(Error::Timeout(self.timeout.into())));
         let took = self.clock.elapsed(started);
-
+        // Info on the first success and on recovery; routine successes at debug.
+        let recovered = self
+            .shared
+            .status(&self.key)
+            .and_then(|s| s.last_refresh_ok)
+            != Some(true);
+        let result = result.and_then(|data| {
+            let account_id = data.report.account_id.clone();
+            let summary = (
+                data.report.users,
+                data.report.console_users_without_mfa.len(),
+            );
+            self.shared
+                .record_success(&self.key, data, self.clock.now(), took)
+                .map(|()| (account_id.clone(), summary))
+                .map_err(|other| Error::DuplicateAccount { account_id, other })
+        });
         match result {
-            Ok(data) => {
-                let previous = self.shared.status().data.clone();
-                let dropped = |n: usize| n.saturating_sub(self.max_user_series);
-                let now_dropped = dropped(data.report.console_users_without_mfa.len());
-                let was_dropped =
-                    previous.map_or(0, |p| dropped(p.report.console_users_without_mfa.len()));
-                if now_dropped > 0 && now_dropped != was_dropped {
-                    tracing::warn!(
-                        account_id = %data.report.account_id,
-                        dropped = now_dropped,
-                        max_user_series = self.max_user_series,
-                        "more console users without MFA than --metrics.max-user-series; per-user series left out (counts stay exact)"
-                    );
-                }
-                // Info on the first success and on recovery; routine successes at debug.
-                let recovered = self.shared.status().last_refresh_ok != Some(true);
+            Ok((account_id, (users, without_mfa))) => {
                 let took_text = humantime::format_duration(round_ms(took)).to_string();
                 if recovered {
                     tracing::info!(
-                        source = %self.source.describe(),
-                        account_id = %data.report.account_id,
-                        users = data.report.users,
-                        console_users_without_mfa = data.report.console_users_without_mfa.len(),
+                        target_key = %self.key,
+                        %account_id,
+                        users,
+                        console_users_without_mfa = without_mfa,
                         took = %took_text,
                         "refresh succeeded"
                     );
                 } else {
-                    tracing::debug!(account_id = %data.report.account_id, took = %took_text, "refresh succeeded");
+                    tracing::debug!(%account_id, took = %took_text, "refresh succeeded");
                 }
-                self.shared.record_success(data, self.clock.now(), took);
                 Ok(())
             }
             Err(error) => {
-                self.shared.record_failure(error.reason(), took);
+                self.shared.record_failure(&self.key, error.reason(), took);
                 Err(error)
             }
         }
     }
 
-    /// Refreshes now and then every `interval`, forever. Missed ticks are delayed, not burst.
-    pub async fn run(self, interval: Duration) {
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            if let Err(error) = self.refresh().await {
-                let status = self.shared.status();
-                tracing::warn!(
-                    source = %self.source.describe(),
-                    account_id = status.data.as_ref().map_or("unknown", |d| d.report.account_id.as_str()),
-                    reason = error.reason().as_str(),
-                    retry_in = %humantime::format_duration(interval),
-                    serving = if status.data.is_some() { "last good data" } else { "no data yet" },
-                    "refresh failed: {error}"
-                );
-            }
-        }
+    /// [`Self::refresh`], logging a failure in one line: what failed, for which account, what is
+    /// served meanwhile and when the next try is (`None`: there is none).
+    pub async fn refresh_logged(&self, retry_in: Option<Duration>) -> bool {
+        let Err(error) = self.refresh().await else {
+            return true;
+        };
+        let status = self.shared.status(&self.key);
+        let account = status
+            .as_ref()
+            .and_then(|s| s.account_id())
+            .unwrap_or("unknown");
+        let serving = if status.as_ref().is_some_and(|s| s.data.is_some()) {
+            "last good data"
+        } else {
+            "no data yet"
+        };
+        let retry = retry_in.map_or_else(
+            || "never".to_owned(),
+            |d| humantime::format_duration(d).to_string(),
+        );
+        tracing::warn!(
+            target_key = %self.key,
+            account_id = account,
+            reason = error.reason().as_str(),
+            retry_in = %retry,
+            serving,
+            "refresh failed: {error}"
+        );
+        false
     }
 }
 

@@ -1,15 +1,23 @@
-//! The state a scrape reads: an immutable [`Status`] swapped whole by the refresher, so a scrape
-//! never waits on AWS and never sees a half-applied refresh.
+//! The state a scrape reads: per target (an account, or a report file), an immutable [`Status`]
+//! swapped whole by that target's refresher, so a scrape never waits on AWS and never sees a
+//! half-applied refresh.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use crate::error::Reason;
 use crate::report::AccountData;
 
-/// What is known after the latest refresh.
+/// What is known about one target after its latest refresh.
 #[derive(Debug, Clone, Default)]
 pub struct Status {
+    /// The target's key: its account id, `self`, or a report file's path.
+    pub key: String,
+    /// The account id before any report says it (from a role ARN or Organizations).
+    pub account_hint: Option<String>,
+    /// The account's name (Organizations, or `--aws.account-name`).
+    pub account_name: Option<String>,
     /// The last good data; kept when a later refresh fails.
     pub data: Option<Arc<AccountData>>,
     /// Whether the latest refresh worked; `None` before the first one ended.
@@ -20,10 +28,20 @@ pub struct Status {
     pub errors: [u64; Reason::ALL.len()],
 }
 
-/// The handle shared by the refresher (writer) and the HTTP server (readers).
+impl Status {
+    /// The account id: from the last good report, else the hint.
+    pub fn account_id(&self) -> Option<&str> {
+        self.data
+            .as_ref()
+            .map(|d| d.report.account_id.as_str())
+            .or(self.account_hint.as_deref())
+    }
+}
+
+/// The handle shared by the refreshers (writers) and the HTTP server (readers).
 #[derive(Debug, Default)]
 pub struct Shared {
-    status: RwLock<Arc<Status>>,
+    targets: RwLock<BTreeMap<String, Arc<Status>>>,
 }
 
 impl Shared {
@@ -31,38 +49,149 @@ impl Shared {
         Self::default()
     }
 
-    /// The current status; cheap (an `Arc` clone), never blocks on a refresh in progress.
-    pub fn status(&self) -> Arc<Status> {
-        Arc::clone(&self.status.read().unwrap_or_else(PoisonError::into_inner))
+    /// Every target's status, in key order; cheap (`Arc` clones), never blocks on a refresh.
+    pub fn snapshot(&self) -> Vec<Arc<Status>> {
+        self.read().values().cloned().collect()
     }
 
-    /// Ready once a refresh has succeeded.
+    pub fn status(&self, key: &str) -> Option<Arc<Status>> {
+        self.read().get(key).cloned()
+    }
+
+    /// Ready once any target has refreshed successfully.
     pub fn is_ready(&self) -> bool {
-        self.status().data.is_some()
+        self.read().values().any(|s| s.data.is_some())
     }
 
-    pub fn record_success(&self, data: AccountData, at: SystemTime, took: Duration) {
-        self.update(|s| {
-            s.data = Some(Arc::new(data));
-            s.last_refresh_ok = Some(true);
-            s.last_success = Some(at);
-            s.last_duration = Some(took);
+    /// Adds a target, or updates its hint and name; its data and counters stay.
+    pub fn register(&self, key: &str, account_hint: Option<String>, account_name: Option<String>) {
+        self.update(key, |s| {
+            s.account_hint = account_hint;
+            s.account_name = account_name;
         });
     }
 
+    /// Forgets a target: its series leave /metrics.
+    pub fn remove(&self, key: &str) {
+        self.targets
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+
+    /// Publishes a good refresh — unless another target already serves the same account (two
+    /// files of one account, a role and the own account): then nothing changes and the other
+    /// target's key is returned. Checked under the write lock, so two concurrent refreshes of
+    /// one account cannot both get in.
+    pub fn record_success(
+        &self,
+        key: &str,
+        data: AccountData,
+        at: SystemTime,
+        took: Duration,
+    ) -> Result<(), String> {
+        let mut targets = self.targets.write().unwrap_or_else(PoisonError::into_inner);
+        let account = data.report.account_id.as_str();
+        if let Some(other) = targets.values().find(|s| {
+            s.key != key
+                && s.data
+                    .as_ref()
+                    .is_some_and(|d| d.report.account_id == account)
+        }) {
+            return Err(other.key.clone());
+        }
+        let mut next = Self::current(&targets, key);
+        next.data = Some(Arc::new(data));
+        next.last_refresh_ok = Some(true);
+        next.last_success = Some(at);
+        next.last_duration = Some(took);
+        targets.insert(key.to_owned(), Arc::new(next));
+        Ok(())
+    }
+
     /// Counts the failure; the last good data stays.
-    pub fn record_failure(&self, reason: Reason, took: Duration) {
-        self.update(|s| {
+    pub fn record_failure(&self, key: &str, reason: Reason, took: Duration) {
+        self.update(key, |s| {
             s.last_refresh_ok = Some(false);
             s.last_duration = Some(took);
             s.errors[reason.index()] += 1;
         });
     }
 
-    fn update(&self, change: impl FnOnce(&mut Status)) {
-        let mut guard = self.status.write().unwrap_or_else(PoisonError::into_inner);
-        let mut next = Status::clone(&guard);
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Status>>> {
+        self.targets.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn update(&self, key: &str, change: impl FnOnce(&mut Status)) {
+        let mut targets = self.targets.write().unwrap_or_else(PoisonError::into_inner);
+        let mut next = Self::current(&targets, key);
         change(&mut next);
-        *guard = Arc::new(next);
+        targets.insert(key.to_owned(), Arc::new(next));
+    }
+
+    /// A copy of a target's status to change, or a fresh one.
+    fn current(targets: &BTreeMap<String, Arc<Status>>, key: &str) -> Status {
+        match targets.get(key) {
+            Some(status) => Status::clone(status),
+            None => Status {
+                key: key.to_owned(),
+                ..Status::default()
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{AccountData, AccountReport};
+
+    fn data(account: &str) -> AccountData {
+        AccountData {
+            report: AccountReport {
+                account_id: account.into(),
+                users: 1,
+                console_users: 0,
+                console_users_mfa_enabled: 0,
+                users_mfa_enabled: 0,
+                console_users_without_mfa: vec![],
+                root: None,
+            },
+            generated_at: None,
+            summary: None,
+            root_virtual_mfa: None,
+        }
+    }
+
+    #[test]
+    fn failure_keeps_data_and_removal_forgets() {
+        let shared = Shared::new();
+        shared.register("a", Some("111111111111".into()), Some("prod".into()));
+        assert!(!shared.is_ready());
+        assert_eq!(
+            shared.status("a").unwrap().account_id(),
+            Some("111111111111")
+        );
+        let at = SystemTime::UNIX_EPOCH;
+        assert_eq!(
+            shared.record_success("a", data("111111111111"), at, Duration::ZERO),
+            Ok(())
+        );
+        shared.record_failure("a", Reason::Throttled, Duration::from_secs(1));
+        let a = shared.status("a").unwrap();
+        assert!(a.data.is_some() && a.last_refresh_ok == Some(false));
+        assert_eq!(a.errors[Reason::Throttled.index()], 1);
+        assert_eq!(a.account_name.as_deref(), Some("prod"));
+        assert!(shared.is_ready());
+        // One account, one target: b cannot publish a's account; a can publish it again.
+        let taken = shared.record_success("b", data("111111111111"), at, Duration::ZERO);
+        assert_eq!(taken, Err("a".to_owned()));
+        assert!(shared.status("b").is_none(), "nothing recorded for b");
+        assert_eq!(
+            shared.record_success("a", data("111111111111"), at, Duration::ZERO),
+            Ok(())
+        );
+        shared.remove("a");
+        assert!(shared.snapshot().is_empty());
     }
 }

@@ -1,12 +1,9 @@
 //! AWS mode: GenerateCredentialReport until COMPLETE, GetCredentialReport, GetAccountSummary and
-//! ListVirtualMFADevices, with explicit timeouts, SDK retries and our own capped backoff on top.
+//! ListVirtualMFADevices, with the SDK's timeouts and retries (see `accounts::sdk_config`) and our
+//! own capped backoff on top.
 
 use std::time::Duration;
 
-use aws_config::meta::region::RegionProviderChain;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::operation::get_credential_report::GetCredentialReportError;
@@ -16,9 +13,6 @@ use aws_sdk_iam::Client;
 use super::parse::root_account_of_arn;
 use super::{AccountSummary, Fetched, ReportError, MAX_REPORT_BYTES};
 use crate::error::{Error, Reason};
-
-/// IAM is a global service: every commercial region resolves to iam.amazonaws.com.
-const DEFAULT_REGION: &str = "us-east-1";
 
 /// Polling of a report that is being generated: capped exponential backoff, bounded attempts.
 #[derive(Debug, Clone, Copy)]
@@ -55,27 +49,10 @@ pub struct AwsSource {
 }
 
 impl AwsSource {
-    /// Loads the SDK configuration: credentials and region from the default chain (the region
-    /// flag first, us-east-1 last), `AWS_ENDPOINT_URL` honoured, explicit timeouts and retries.
-    pub async fn new(region: Option<String>) -> Self {
-        let region = RegionProviderChain::first_try(region.map(Region::new))
-            .or_default_provider()
-            .or_else(Region::from_static(DEFAULT_REGION));
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .region(region)
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .read_timeout(Duration::from_secs(20))
-                    .operation_attempt_timeout(Duration::from_secs(30))
-                    .operation_timeout(Duration::from_secs(90))
-                    .build(),
-            )
-            .retry_config(RetryConfig::standard().with_max_attempts(3))
-            .load()
-            .await;
+    /// A source over an IAM client (credentials, endpoint and timeouts are the client's).
+    pub fn new(client: Client) -> Self {
         Self {
-            client: Client::new(&config),
+            client,
             backoff: Backoff::default(),
         }
     }
@@ -194,7 +171,7 @@ impl AwsSource {
 }
 
 /// Turns an SDK error into our error: a bounded reason plus the whole cause chain.
-fn aws_error<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> Error
+pub(crate) fn aws_error<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {

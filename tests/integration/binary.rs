@@ -79,7 +79,8 @@ fn once_fails_on_a_broken_report_with_one_clear_line() {
         "{stderr}"
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains("aws_iam_refresh_success 0"), "{stdout}");
+    let series = format!("aws_iam_refresh_success{{target=\"{}\"}}", report.display());
+    assert_eq!(value(&stdout, &series), Some(0.0), "{stdout}");
 }
 
 #[test]
@@ -110,7 +111,7 @@ fn aws_mode_with_a_dead_endpoint_fails_cleanly() {
     assert!(stderr.contains("reason=network"), "{stderr}");
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
-        stdout.contains("aws_iam_refresh_errors_total{reason=\"network\"} 1"),
+        stdout.contains("aws_iam_refresh_errors_total{target=\"self\",reason=\"network\"} 1"),
         "{stdout}"
     );
 }

@@ -43,10 +43,10 @@ impl TestExporter {
         };
         let registry = Collector::new(Arc::clone(&shared), build, max_user_series).into_registry();
         let refresher = Refresher::new(
+            report.display().to_string(),
             Source::File(FileSource::new(report)),
             Arc::clone(&shared),
             Duration::from_secs(30),
-            max_user_series,
         )
         .with_clock(Arc::new(FixedClock(
             UNIX_EPOCH + Duration::from_secs(PINNED_NOW),

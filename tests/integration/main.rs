@@ -6,6 +6,7 @@
 
 mod binary;
 mod common;
+mod fleet;
 mod golden;
 mod http;
 mod metrics_doc;
