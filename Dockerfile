@@ -15,7 +15,8 @@ WORKDIR /src
 # Dependencies first, so they stay cached while only our code changes.
 COPY Cargo.toml Cargo.lock build.rs ./
 RUN mkdir -p src benches \
- && echo 'fn main() {}' > src/main.rs && touch src/lib.rs && echo 'fn main() {}' > benches/parse.rs \
+ && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+ && echo 'fn main() {}' > benches/parse.rs && echo 'fn main() {}' > benches/encode.rs \
  && cargo build --release --locked --bin iam-mfa-exporter \
  && rm -rf src benches
 COPY src ./src

@@ -3,6 +3,7 @@ validated with kubernetes-validate --strict; secure defaults, value gating, one 
 for rules and dashboard, and a schema that rejects wrong types."""
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def scenario(path: Path):
 
 
 def test_scenarios_exist():
-    assert {p.name for p in SCENARIOS} >= {"default-values.yaml", "all-enabled-values.yaml", "irsa-values.yaml", "extra-args-values.yaml"}
+    assert {p.name for p in SCENARIOS} >= {"default-values.yaml", "all-enabled-values.yaml", "irsa-values.yaml",
+                                           "extra-args-values.yaml", "organization-values.yaml"}
 
 
 def test_lint_is_clean():
@@ -96,7 +98,7 @@ def test_rendered_flags_are_real_flags():
         (deployment,) = by_kind(render(scenario(path)))["Deployment"]
         for arg in deployment["spec"]["template"]["spec"]["containers"][0]["args"]:
             flag = arg.split("=", 1)[0]
-            assert f"{flag} " in help_text, f"{path.name}: {flag} is not a flag of the binary"
+            assert re.search(rf"{re.escape(flag)}[\s<]", help_text), f"{path.name}: {flag} is not a flag of the binary"
 
 
 @pytest.mark.parametrize("key,kind", [("serviceMonitor", "ServiceMonitor"), ("prometheusRule", "PrometheusRule"),
@@ -140,6 +142,21 @@ def test_irsa_and_extra_args():
     assert container["volumeMounts"][0]["mountPath"] == "/reports"
 
 
+def test_organization_scenario():
+    (deployment,) = by_kind(render(scenario(CHART / "ci" / "organization-values.yaml")))["Deployment"]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    for arg in ["--aws.organization", "--aws.assume-role-name=IamMfaExporter", "--aws.shard=0/2",
+                "--aws.account-name=999999999999=management", "--aws.exclude-accounts=444455556666",
+                "--aws.include-self", "--aws.max-concurrency=16", "--aws.external-id=iam-mfa-exporter",
+                "--aws.organization-role-arn=arn:aws:iam::999999999999:role/ListAccounts"]:
+        assert arg in args, (arg, args)
+
+
+def test_organization_needs_a_role_name():
+    with pytest.raises(helm.HelmRenderError, match="assumeRoleName"):
+        render({"accounts": {"organization": True}})
+
+
 @pytest.mark.parametrize("values", [
     {"service": {"port": "http"}},
     {"config": {"maxUserSeries": "many"}},
@@ -148,6 +165,9 @@ def test_irsa_and_extra_args():
     {"serviceMonitor": {"enabled": "yes"}},
     {"extraArgs": "--once"},
     {"unknownKey": 1},
+    {"accounts": {"roleArns": ["arn:aws:iam::1:user/x"]}},
+    {"accounts": {"maxConcurrency": 0}},
+    {"accounts": {"shard": "half"}},
 ])
 def test_schema_rejects_bad_values(values):
     with pytest.raises(helm.HelmValuesError):

@@ -76,3 +76,17 @@ def test_authorization_is_really_on(authorized):
     result = once(moto, ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"))
     assert result.returncode == 1
     assert 'reason="credentials"} 1' in result.stdout, result.stdout + result.stderr
+
+
+def test_cross_account_policies_are_consistent():
+    org = json.loads((ROOT / "docs" / "iam-policy-organization.json").read_text())
+    actions = set()
+    for statement in org["Statement"]:
+        actions |= set([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    assert {"sts:AssumeRole", "organizations:ListAccounts"} <= actions
+    assert set(POLICY["Statement"][0]["Action"]) <= actions, "the own account (--aws.include-self) needs the base actions"
+    trust = json.loads((ROOT / "docs" / "iam-member-role-trust-policy.json").read_text())
+    (statement,) = trust["Statement"]
+    assert statement["Action"] == "sts:AssumeRole" and "AWS" in statement["Principal"]
+    irsa = json.loads((ROOT / "docs" / "iam-trust-policy-irsa.json").read_text())
+    assert irsa["Statement"][0]["Action"] == "sts:AssumeRoleWithWebIdentity"
