@@ -80,7 +80,11 @@ def main():
         try:
             start = time.perf_counter()
             while True:
-                body, _ = get(base + "/metrics")
+                try:
+                    body, _ = get(base + "/metrics")
+                except OSError:
+                    time.sleep(0.05)
+                    continue
                 done = body.count(b'aws_iam_refresh_success{account_id=')
                 if done == ACCOUNTS:
                     break
@@ -100,7 +104,8 @@ def main():
             print(f"first full cycle ({ACCOUNTS} accounts, concurrency 8): {first_cycle:.2f} s")
             print(f"per-account refresh: median {statistics.median(durations) * 1000:.1f} ms, max {max(durations) * 1000:.1f} ms")
             print(f"RSS: peak (VmHWM) {mem['VmHWM'] / 1024:.1f} MiB, steady median {statistics.median(samples) / 1024:.1f} MiB")
-            print(f"/metrics: {len(body)} bytes, {body.count(b'\n')} lines; scrape over HTTP median {statistics.median(scrapes) * 1000:.1f} ms")
+            lines = body.count(b"\n")
+            print(f"/metrics: {len(body)} bytes, {lines} lines; scrape over HTTP median {statistics.median(scrapes) * 1000:.1f} ms")
         finally:
             proc.terminate()
             proc.wait(timeout=10)

@@ -405,13 +405,14 @@ impl Collector {
         encode_gauges(e, &BUILD_INFO, Some((build, 1i64)))
     }
 
-    /// Logs when the number of users left out by the cap changes (not at every scrape).
+    /// Logs once when the cap starts leaving users out (and again only after it stopped), not at
+    /// every scrape nor at every account that adds to it.
     fn log_dropped(&self, dropped: usize) {
-        if self.logged_dropped.swap(dropped, Ordering::Relaxed) != dropped && dropped > 0 {
+        if self.logged_dropped.swap(dropped, Ordering::Relaxed) == 0 && dropped > 0 {
             tracing::warn!(
                 dropped,
                 max_user_series = self.max_user_series,
-                "more console users without MFA than --metrics.max-user-series; per-user series left out (the counts stay exact)"
+                "more console users without MFA than --metrics.max-user-series; per-user series left out (the counts stay exact, see aws_iam_user_series_dropped)"
             );
         }
     }

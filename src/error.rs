@@ -69,7 +69,7 @@ pub enum Error {
         reason: Reason,
         message: String,
     },
-    #[error("credential report still not ready after {attempts} attempts")]
+    #[error("credential report still not ready; gave up polling (at most {attempts} polls, within the refresh deadline)")]
     ReportNotReady { attempts: u32 },
     #[error("refresh took longer than its {0} deadline")]
     Timeout(humantime::Duration),

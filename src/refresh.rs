@@ -19,9 +19,10 @@ pub enum Source {
 }
 
 impl Source {
-    pub async fn fetch(&self) -> Result<Fetched, Error> {
+    /// `deadline`: when the refresh gives up (AWS polling stops before it).
+    pub async fn fetch(&self, deadline: tokio::time::Instant) -> Result<Fetched, Error> {
         match self {
-            Source::Aws(aws) => aws.fetch().await,
+            Source::Aws(aws) => aws.fetch(deadline).await,
             Source::File(file) => file.fetch().await,
         }
     }
@@ -100,7 +101,8 @@ impl Refresher {
     pub async fn refresh(&self) -> Result<(), Error> {
         let started = Instant::now();
         let result = tokio::time::timeout(self.timeout, async {
-            let fetched = self.source.fetch().await?;
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            let fetched = self.source.fetch(deadline).await?;
             // Parsing a large report is CPU work: keep it off the async workers.
             tokio::task::spawn_blocking(move || fetched.into_account_data())
                 .await

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::operation::get_credential_report::GetCredentialReportError;
@@ -64,8 +66,12 @@ impl AwsSource {
     }
 
     /// Downloads the report and the account summary, concurrently.
-    pub async fn fetch(&self) -> Result<Fetched, Error> {
-        let ((csv, generated_at), summary) = tokio::try_join!(self.report(), self.summary())?;
+    ///
+    /// `deadline` is the refresh's: polling stops when the next wait would pass it, so the error
+    /// names the real cause (throttled, not ready) rather than a bare timeout.
+    pub async fn fetch(&self, deadline: Instant) -> Result<Fetched, Error> {
+        let ((csv, generated_at), summary) =
+            tokio::try_join!(self.report(deadline), self.summary())?;
         Ok(Fetched {
             csv,
             generated_at,
@@ -75,11 +81,14 @@ impl AwsSource {
 
     /// GenerateCredentialReport until COMPLETE, then GetCredentialReport; a report that is not
     /// ready, missing or expired sends us back to polling, within `backoff.attempts` attempts.
-    async fn report(&self) -> Result<(Vec<u8>, Option<i64>), Error> {
+    async fn report(&self, deadline: Instant) -> Result<(Vec<u8>, Option<i64>), Error> {
         let mut attempt = 0;
         let mut wait = |why: &str| {
             let delay = self.backoff.delay(attempt);
             attempt += 1;
+            if Instant::now() + delay >= deadline {
+                return None;
+            }
             tracing::debug!(why, attempt, delay = %humantime::format_duration(delay), "credential report not ready; polling");
             (attempt <= self.backoff.attempts).then_some(delay)
         };
@@ -183,8 +192,11 @@ where
         },
         SdkError::TimeoutError(_) => Reason::Timeout,
         SdkError::DispatchFailure(e) if e.is_timeout() => Reason::Timeout,
-        SdkError::DispatchFailure(e) if e.is_io() => Reason::Network,
+        // Identity resolution fails as a dispatch failure too: no or bad credentials.
         SdkError::DispatchFailure(_) if message.contains("credentials") => Reason::Credentials,
+        SdkError::DispatchFailure(e) if e.is_user() => Reason::Other,
+        // Refused, reset, closed before the answer (hyper reports some of these as "other").
+        SdkError::DispatchFailure(_) => Reason::Network,
         SdkError::ResponseError(_) => Reason::Network,
         _ => Reason::Other,
     };

@@ -1,16 +1,30 @@
 """A small fault-injecting HTTP proxy between the exporter and moto server (moto injects no
-faults of its own). It forwards every request and can, per AWS account, answer with an error
-instead: it learns which access key belongs to which account from the STS AssumeRole answers it
-forwards. It counts the requests it sees, by action."""
+faults of its own). It forwards every request and, following rules, answers some with a fault
+instead: an AWS error (Throttling, ServiceFailure, LimitExceeded, ReportInProgress,
+AccessDenied), a delay, a reset connection or a truncated body. Rules match an action and/or an
+account (learned from the STS AssumeRole answers it forwards; "default" for the base
+credentials) and may apply a limited number of times. It counts the requests it sees."""
 
 import http.client
 import http.server
 import re
+import socket
 import threading
+import time
 import urllib.parse
 from collections import Counter
 
-ACCESS_DENIED = (403, "AccessDenied", "User is not authorized to perform this action (injected)")
+ACCESS_DENIED = ("error", 403, "AccessDenied", "User is not authorized to perform this action (injected)")
+THROTTLING = ("error", 400, "Throttling", "Rate exceeded (injected)")
+SERVICE_FAILURE = ("error", 500, "ServiceFailure", "Internal failure (injected)")
+LIMIT_EXCEEDED = ("error", 409, "LimitExceeded", "Too many reports being generated (injected)")
+REPORT_IN_PROGRESS = ("error", 404, "ReportInProgress", "The report is still being generated (injected)")
+RESET = ("reset",)
+TRUNCATE = ("truncate",)
+
+
+def delay(seconds):
+    return ("delay", seconds)
 
 
 def error_body(code: str, message: str) -> bytes:
@@ -22,7 +36,7 @@ class FaultProxy:
     def __init__(self, upstream_port: int):
         self.upstream_port = upstream_port
         self.key_account = {}        # access key id -> account id (learned from AssumeRole)
-        self.failing_accounts = {}   # account id -> (status, code, message)
+        self.rules = []              # [{"account", "action", "fault", "times"}]
         self.calls = Counter()       # (account or "default", action) -> count
         self.lock = threading.Lock()
         proxy = self
@@ -45,25 +59,51 @@ class FaultProxy:
         self.url = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def fail_account(self, account_id: str, fault=ACCESS_DENIED):
+    def inject(self, fault, action=None, account=None, times=None):
+        """Answers matching requests with `fault`, `times` times (None: until healed)."""
         with self.lock:
-            self.failing_accounts[account_id] = fault
+            self.rules.append({"account": account, "action": action, "fault": fault, "times": times})
 
-    def heal(self, account_id: str):
+    def fail_account(self, account_id: str, fault=ACCESS_DENIED):
+        self.inject(fault, account=account_id)
+
+    def heal(self, account_id=None):
+        """Removes the rules of one account, or all rules."""
         with self.lock:
-            self.failing_accounts.pop(account_id, None)
+            self.rules = [r for r in self.rules if account_id is not None and r["account"] != account_id]
+
+    def count(self, action=None) -> int:
+        with self.lock:
+            return sum(n for (_, a), n in self.calls.items() if action is None or a == action)
+
+    def _fault_for(self, account, action):
+        for rule in self.rules:
+            if rule["account"] not in (None, account) or rule["action"] not in (None, action):
+                continue
+            if rule["times"] is not None:
+                if rule["times"] <= 0:
+                    continue
+                rule["times"] -= 1
+            return rule["fault"]
+        return None
 
     def handle(self, request, body: bytes):
         form = urllib.parse.parse_qs(body.decode(errors="replace"))
         action = form.get("Action", ["?"])[0]
         key = re.search(r"Credential=([A-Z0-9]+)/", request.headers.get("Authorization", ""))
         with self.lock:
-            account = self.key_account.get(key.group(1)) if key else None
-            self.calls[(account or "default", action)] += 1
-            fault = self.failing_accounts.get(account) if account else None
-        if fault:
-            status, code, message = fault
+            account = (self.key_account.get(key.group(1)) if key else None) or "default"
+            self.calls[(account, action)] += 1
+            fault = self._fault_for(account, action)
+        if fault and fault[0] == "error":
+            _, status, code, message = fault
             return self.reply(request, status, {"Content-Type": "text/xml"}, error_body(code, message))
+        if fault and fault[0] == "delay":
+            time.sleep(fault[1])
+        if fault and fault[0] == "reset":
+            request.close_connection = True
+            request.connection.shutdown(socket.SHUT_RDWR)
+            return None
         conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=30)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "connection")}
         conn.request(request.command, request.path, body=body, headers=headers)
@@ -77,6 +117,18 @@ class FaultProxy:
                 with self.lock:
                     self.key_account[learned.group(1).decode()] = role[4]
         headers = {k: v for k, v in resp.getheaders() if k.lower() not in ("transfer-encoding", "connection", "content-length")}
+        if fault and fault[0] == "truncate":
+            # Promise the whole body, send half of it, hang up.
+            request.send_response(resp.status)
+            for k, v in headers.items():
+                request.send_header(k, v)
+            request.send_header("Content-Length", str(len(data)))
+            request.end_headers()
+            request.wfile.write(data[: len(data) // 2])
+            request.wfile.flush()
+            request.close_connection = True
+            request.connection.shutdown(socket.SHUT_RDWR)
+            return None
         self.reply(request, resp.status, headers, data)
 
     @staticmethod

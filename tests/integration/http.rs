@@ -156,3 +156,52 @@ fn failed_refresh_keeps_last_good_data_and_recovers() {
         "counters keep counting"
     );
 }
+
+#[test]
+fn bad_reports_are_rejected_whole_and_the_last_good_data_stays() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bad-reports");
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = dir.join("report.csv");
+    let good = std::fs::read(repo_path(EXAMPLE)).unwrap();
+    std::fs::write(&report, &good).unwrap();
+    let exporter = TestExporter::start(&report, 1000);
+    exporter.refresh().unwrap();
+
+    let header_only = good.split(|&b| b == b'\n').next().unwrap().to_vec();
+    let mut latin1 = good.clone();
+    latin1.extend_from_slice(b"jos\xe9,arn:aws:iam::123456789012:user/jose\n");
+    let mut huge = good.clone();
+    huge.resize(64 * 1024 * 1024 + 1, b'x');
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let cases: [(&str, Vec<u8>, &str); 6] = [
+        ("empty", Vec::new(), "report is empty"),
+        ("header only", header_only, "header but no rows"),
+        ("latin-1", latin1, "line 10: not UTF-8"),
+        ("64 MiB + 1", huge, "over the"),
+        ("binary garbage", garbage, ""),
+        (
+            "json without content",
+            b"{\"ReportFormat\": \"text/csv\"}".to_vec(),
+            "not the JSON",
+        ),
+    ];
+    for (i, (name, bytes, message)) in cases.into_iter().enumerate() {
+        std::fs::write(&report, &bytes).unwrap();
+        let error = exporter.refresh().unwrap_err();
+        assert_eq!(error.reason().as_str(), "report_invalid", "{name}: {error}");
+        assert!(error.to_string().contains(message), "{name}: {error}");
+        let (_, _, body) = get(&exporter.url("/metrics"), None);
+        assert_eq!(
+            value(&body, &format!("aws_iam_users{ACCOUNT}")),
+            Some(7.0),
+            "{name}"
+        );
+        assert_eq!(
+            value(&body, "aws_iam_refresh_errors_total{account_id=\"123456789012\",reason=\"report_invalid\"}"),
+            Some((i + 1) as f64),
+            "{name}"
+        );
+    }
+}
