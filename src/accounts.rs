@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::refresh::Source;
 use crate::report::fetch::{aws_error, AwsSource};
 use crate::report::file::FileSource;
+use crate::report::parse::split_iam_arn;
 
 /// IAM is a global service: every commercial region resolves to iam.amazonaws.com.
 const DEFAULT_REGION: &str = "us-east-1";
@@ -328,22 +329,8 @@ async fn list_active_accounts(
 
 /// The account id of `arn:PARTITION:iam::ACCOUNT:role/NAME`.
 pub fn role_account(arn: &str) -> Option<&str> {
-    let mut parts = arn.splitn(6, ':');
-    match (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) {
-        (Some("arn"), Some(_), Some("iam"), Some(""), Some(account), Some(resource))
-            if account.len() == 12
-                && account.bytes().all(|c| c.is_ascii_digit())
-                && resource.starts_with("role/") =>
-        {
-            Some(account)
-        }
+    match split_iam_arn(arn) {
+        Some((account, resource)) if resource.starts_with("role/") => Some(account),
         _ => None,
     }
 }

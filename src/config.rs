@@ -35,6 +35,14 @@ pub struct Config {
     #[arg(long = "web.telemetry-path", env = "IAM_MFA_EXPORTER_WEB_TELEMETRY_PATH", default_value = "/metrics", value_parser = parse_path)]
     pub telemetry_path: String,
 
+    /// Most HTTP requests served at once; more get 503 at once (0: no limit).
+    #[arg(
+        long = "web.max-requests",
+        env = "IAM_MFA_EXPORTER_WEB_MAX_REQUESTS",
+        default_value_t = 40
+    )]
+    pub max_requests: usize,
+
     /// Read the credential report from this file (raw CSV or the JSON of `aws iam
     /// get-credential-report`) instead of AWS. Re-read at every refresh. Repeatable: one file
     /// per account.

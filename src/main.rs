@@ -12,6 +12,7 @@ use iam_mfa_exporter::config::Config;
 use iam_mfa_exporter::fleet::Fleet;
 use iam_mfa_exporter::server::{self, App, Format};
 use iam_mfa_exporter::state::Shared;
+use tokio::sync::Semaphore;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -64,6 +65,8 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         shared,
         registry,
         telemetry_path: config.telemetry_path.clone(),
+        max_requests: (config.max_requests > 0)
+            .then(|| Arc::new(Semaphore::new(config.max_requests))),
     });
     let refresh = tokio::spawn(fleet.run());
     server::serve(listener, app, shutdown_signal())

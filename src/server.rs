@@ -10,13 +10,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use prometheus_client::encoding::{prometheus_text, text};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::state::Shared;
 
@@ -34,6 +35,32 @@ pub struct App {
     pub shared: Arc<Shared>,
     pub registry: Registry,
     pub telemetry_path: String,
+    /// `--web.max-requests`: `None` for no limit.
+    pub max_requests: Option<Arc<Semaphore>>,
+}
+
+impl App {
+    /// Answers a request, or 503 at once when `--web.max-requests` are already being served.
+    pub fn respond(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+        let _permit = match &self.max_requests {
+            Some(limit) => match limit.try_acquire() {
+                Ok(permit) => Some(permit),
+                Err(_) => return too_many_requests(),
+            },
+            None => None,
+        };
+        handle(self, req)
+    }
+}
+
+fn too_many_requests() -> Response<Full<Bytes>> {
+    let mut resp = plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too many requests at once (--web.max-requests)\n",
+    );
+    resp.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
 }
 
 /// The exposition formats we speak.
@@ -186,7 +213,7 @@ pub async fn serve(
         };
         let app = Arc::clone(&app);
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let resp = handle(&app, &req);
+            let resp = app.respond(&req);
             async move { Ok::<_, Infallible>(resp) }
         });
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
@@ -229,7 +256,14 @@ The report is fetched in the background; a scrape reads the cached result.</p>
 
 #[cfg(test)]
 mod tests {
-    use super::Format;
+    use super::{too_many_requests, Format};
+
+    #[test]
+    fn over_the_limit_is_503_with_retry_after() {
+        let resp = too_many_requests();
+        assert_eq!(resp.status(), 503);
+        assert_eq!(resp.headers()["retry-after"], "1");
+    }
 
     #[test]
     fn negotiation() {

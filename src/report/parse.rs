@@ -201,7 +201,7 @@ impl<'r> Row<'r> {
 }
 
 /// `arn:PARTITION:iam::ACCOUNT:RESOURCE` → (ACCOUNT, RESOURCE), ACCOUNT being 12 digits.
-fn split_iam_arn(arn: &str) -> Option<(&str, &str)> {
+pub fn split_iam_arn(arn: &str) -> Option<(&str, &str)> {
     let mut parts = arn.splitn(6, ':');
     let (Some("arn"), Some(_partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
         parts.next(),

@@ -31,6 +31,15 @@ pub struct TestExporter {
 impl TestExporter {
     /// Serves `report` (a file) with the pinned clock and build info; does not refresh yet.
     pub fn start(report: &Path, max_user_series: usize) -> Self {
+        Self::start_limited(report, max_user_series, None)
+    }
+
+    /// As [`Self::start`], with `--web.max-requests` permits.
+    pub fn start_limited(
+        report: &Path,
+        max_user_series: usize,
+        max_requests: Option<usize>,
+    ) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -57,6 +66,7 @@ impl TestExporter {
             shared: Arc::clone(&shared),
             registry,
             telemetry_path: "/metrics".into(),
+            max_requests: max_requests.map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let handle = runtime.handle().clone();

@@ -205,3 +205,17 @@ fn bad_reports_are_rejected_whole_and_the_last_good_data_stays() {
         );
     }
 }
+
+#[test]
+fn max_requests_turns_excess_requests_away() {
+    // No permits at all: every request is over the limit, and says so at once.
+    let exporter = TestExporter::start_limited(&repo_path(EXAMPLE), 1000, Some(0));
+    let (status, _, body) = get(&exporter.url("/metrics"), None);
+    assert_eq!(status, 503);
+    assert!(body.contains("--web.max-requests"), "{body}");
+    // One permit: served, and the permit comes back after each request.
+    let exporter = TestExporter::start_limited(&repo_path(EXAMPLE), 1000, Some(1));
+    for _ in 0..3 {
+        assert_eq!(get(&exporter.url("/-/healthy"), None).0, 200);
+    }
+}
