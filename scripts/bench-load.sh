@@ -14,15 +14,16 @@ CONNECTIONS=${CONNECTIONS:-16}
 THREADS=${THREADS:-2}
 SOAK_SECONDS=${SOAK_SECONDS:-0}
 work=$(mktemp -d)
+chmod 755 "$work"  # nginx workers (www-data) read the body from here
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 python3 - "$work/report.csv" <<'PY'
 import sys
-sys.path.insert(0, "scripts")
+out, sys.argv = sys.argv[1], sys.argv[:1]
 import importlib.util
 spec = importlib.util.spec_from_file_location("scale", "scripts/bench-scale.py")
 scale = importlib.util.module_from_spec(spec); spec.loader.exec_module(scale)
-open(sys.argv[1], "w").write(scale.report("123456789012", 5000))
+open(out, "w").write(scale.report("123456789012", 5000))
 PY
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -35,6 +35,11 @@ pub struct Config {
     #[arg(long = "web.telemetry-path", env = "IAM_MFA_EXPORTER_WEB_TELEMETRY_PATH", default_value = "/metrics", value_parser = parse_path)]
     pub telemetry_path: String,
 
+    /// TLS and basic auth: a web configuration file in the Prometheus exporter-toolkit format
+    /// (tls_server_config, basic_auth_users, http_server_config.headers). Re-read on change.
+    #[arg(long = "web.config.file", env = "IAM_MFA_EXPORTER_WEB_CONFIG_FILE")]
+    pub web_config_file: Option<PathBuf>,
+
     /// Most HTTP requests served at once; more get 503 at once (0: no limit).
     #[arg(
         long = "web.max-requests",

@@ -16,5 +16,6 @@ pub mod refresh;
 pub mod report;
 pub mod server;
 pub mod state;
+pub mod web;
 
 pub use error::{Error, Reason};

@@ -12,6 +12,7 @@ use iam_mfa_exporter::config::Config;
 use iam_mfa_exporter::fleet::Fleet;
 use iam_mfa_exporter::server::{self, App, Format};
 use iam_mfa_exporter::state::Shared;
+use iam_mfa_exporter::web::WebConfigWatcher;
 use tokio::sync::Semaphore;
 
 #[tokio::main]
@@ -51,6 +52,12 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         return once(&fleet, &registry).await;
     }
 
+    let web = match &config.web_config_file {
+        Some(path) => Some(Arc::new(
+            WebConfigWatcher::new(path).map_err(|e| anyhow::anyhow!("--web.config.file: {e}"))?,
+        )),
+        None => None,
+    };
     let listener = server::bind(&config.listen_address)
         .await
         .with_context(|| format!("listening on {}", config.listen_address))?;
@@ -59,6 +66,7 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         address = %server::local_addr(&listener).map_or(config.listen_address.clone(), |a| a.to_string()),
         telemetry_path = %config.telemetry_path,
         refresh_interval = %humantime::format_duration(config.refresh_interval),
+        tls = web.as_ref().is_some_and(|w| w.current().tls.is_some()),
         "listening"
     );
     let app = Arc::new(App {
@@ -67,6 +75,7 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         telemetry_path: config.telemetry_path.clone(),
         max_requests: (config.max_requests > 0)
             .then(|| Arc::new(Semaphore::new(config.max_requests))),
+        web,
     });
     let refresh = tokio::spawn(fleet.run());
     server::serve(listener, app, shutdown_signal())

@@ -10,7 +10,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{
+    HeaderValue, ACCEPT, ALLOW, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -20,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::state::Shared;
+use crate::web::{Auth, WebConfigWatcher};
 
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -37,6 +40,8 @@ pub struct App {
     pub telemetry_path: String,
     /// `--web.max-requests`: `None` for no limit.
     pub max_requests: Option<Arc<Semaphore>>,
+    /// `--web.config.file`: TLS, basic auth, extra headers.
+    pub web: Option<Arc<WebConfigWatcher>>,
 }
 
 impl App {
@@ -49,8 +54,36 @@ impl App {
             },
             None => None,
         };
-        handle(self, req)
+        let Some(watcher) = &self.web else {
+            return handle(self, req);
+        };
+        let config = watcher.current();
+        // Probes stay open: a kubelet has no password. Everything else follows basic auth.
+        let open = matches!(req.uri().path(), "/-/healthy" | "/-/ready");
+        let authorization = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let mut resp = if open || watcher.authorize(&config, authorization) == Auth::Allowed {
+            handle(self, req)
+        } else {
+            unauthorized()
+        };
+        for (name, value) in &config.headers {
+            resp.headers_mut().insert(name.clone(), value.clone());
+        }
+        resp
     }
+}
+
+/// The same answer whether the user is unknown or the password wrong.
+fn unauthorized() -> Response<Full<Bytes>> {
+    let mut resp = plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+    resp.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"iam-mfa-exporter\""),
+    );
+    resp
 }
 
 fn too_many_requests() -> Response<Full<Bytes>> {
@@ -212,13 +245,40 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let app = Arc::clone(&app);
+        let tls = app.web.as_ref().and_then(|w| w.current().tls.clone());
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let resp = app.respond(&req);
             async move { Ok::<_, Infallible>(resp) }
         });
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let http = http.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(error) = conn.await {
+            let result = match tls {
+                None => {
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+                Some(tls) => {
+                    let accept = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, accept).await {
+                        Ok(Ok(stream)) => {
+                            watcher
+                                .watch(http.serve_connection(TokioIo::new(stream), service))
+                                .await
+                        }
+                        Ok(Err(error)) => {
+                            tracing::debug!(%peer, %error, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            if let Err(error) = result {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
         });

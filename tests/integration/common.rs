@@ -67,6 +67,7 @@ impl TestExporter {
             registry,
             telemetry_path: "/metrics".into(),
             max_requests: max_requests.map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
+            web: None,
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let handle = runtime.handle().clone();
