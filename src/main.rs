@@ -76,6 +76,7 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         max_requests: (config.max_requests > 0)
             .then(|| Arc::new(Semaphore::new(config.max_requests))),
         web,
+        cache: Default::default(),
     });
     let refresh = tokio::spawn(fleet.run());
     server::serve(listener, app, shutdown_signal())

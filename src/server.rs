@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -42,6 +42,33 @@ pub struct App {
     pub max_requests: Option<Arc<Semaphore>>,
     /// `--web.config.file`: TLS, basic auth, extra headers.
     pub web: Option<Arc<WebConfigWatcher>>,
+    /// The last encoded body per format, with the state generation it shows.
+    pub cache: BodyCache,
+}
+
+/// Scrapes between two refreshes see the same state, so its encoding is kept and reused: the
+/// generation of [`Shared`] tells when it is stale.
+#[derive(Debug, Default)]
+pub struct BodyCache {
+    bodies: Mutex<[Option<(u64, Bytes)>; 2]>,
+}
+
+impl BodyCache {
+    fn get_or_encode(&self, app: &App, format: Format) -> Result<Bytes, std::fmt::Error> {
+        let slot = format as usize;
+        // Read the generation before encoding: a change during the encode makes the stored body
+        // look stale at once, never the reverse.
+        let generation = app.shared.generation();
+        if let Some((g, body)) = &self.bodies.lock().unwrap_or_else(PoisonError::into_inner)[slot] {
+            if *g == generation {
+                return Ok(body.clone());
+            }
+        }
+        let body = Bytes::from(encode(&app.registry, format)?);
+        self.bodies.lock().unwrap_or_else(PoisonError::into_inner)[slot] =
+            Some((generation, body.clone()));
+        Ok(body)
+    }
 }
 
 impl App {
@@ -181,7 +208,7 @@ pub fn handle(app: &App, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         _ => {
             let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
             let format = Format::negotiate(accept);
-            match encode(&app.registry, format) {
+            match app.cache.get_or_encode(app, format) {
                 Ok(body) => {
                     let mut resp = Response::new(Full::from(body));
                     resp.headers_mut().insert(

@@ -3,6 +3,7 @@
 //! half-applied refresh.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -42,11 +43,18 @@ impl Status {
 #[derive(Debug, Default)]
 pub struct Shared {
     targets: RwLock<BTreeMap<String, Arc<Status>>>,
+    /// Bumped by every change, so an encoded /metrics body can be reused until the next one.
+    generation: AtomicU64,
 }
 
 impl Shared {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Changes whenever any status changes.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Every target's status, in key order; cheap (`Arc` clones), never blocks on a refresh.
@@ -73,10 +81,9 @@ impl Shared {
 
     /// Forgets a target: its series leave /metrics.
     pub fn remove(&self, key: &str) {
-        self.targets
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+        let mut targets = self.targets.write().unwrap_or_else(PoisonError::into_inner);
+        targets.remove(key);
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Publishes a good refresh — unless another target already serves the same account (two
@@ -106,6 +113,7 @@ impl Shared {
         next.last_success = Some(at);
         next.last_duration = Some(took);
         targets.insert(key.to_owned(), Arc::new(next));
+        self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
@@ -127,6 +135,7 @@ impl Shared {
         let mut next = Self::current(&targets, key);
         change(&mut next);
         targets.insert(key.to_owned(), Arc::new(next));
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// A copy of a target's status to change, or a fresh one.
@@ -173,9 +182,14 @@ mod tests {
             Some("111111111111")
         );
         let at = SystemTime::UNIX_EPOCH;
+        let before = shared.generation();
         assert_eq!(
             shared.record_success("a", data("111111111111"), at, Duration::ZERO),
             Ok(())
+        );
+        assert!(
+            shared.generation() > before,
+            "a change bumps the generation"
         );
         shared.record_failure("a", Reason::Throttled, Duration::from_secs(1));
         let a = shared.status("a").unwrap();

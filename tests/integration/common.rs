@@ -68,6 +68,7 @@ impl TestExporter {
             telemetry_path: "/metrics".into(),
             max_requests: max_requests.map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
             web: None,
+            cache: Default::default(),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let handle = runtime.handle().clone();
