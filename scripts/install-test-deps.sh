@@ -3,7 +3,7 @@
 #   - prometheus + promtool, alertmanager + amtool, buildah, node + npm (Debian packages)
 #   - moto server, boto3, pytest, helm-python-sdk, kubernetes-validate, hadolint (PyPI, ./.venv)
 #   - typescript and @grafana/schema (npm, into tests/dashboard/node_modules)
-#   - rustfmt and clippy (rustup components), if missing
+#   - cargo-fuzz (crates.io); rustfmt and clippy (rustup components), if missing
 # Safe to re-run: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +40,9 @@ if [ ! -x tests/dashboard/node_modules/.bin/tsc ] || [ "$(cat tests/dashboard/no
   (cd tests/dashboard && npm ci --no-audit --no-fund --loglevel=error)
   echo "$want" > tests/dashboard/node_modules/.lock.sha256
 fi
+
+# cargo-fuzz for the fuzz targets (scripts/fuzz.sh).
+cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 
 if command -v rustup >/dev/null 2>&1; then
   for component in rustfmt clippy; do
