@@ -59,12 +59,6 @@ impl AwsSource {
         }
     }
 
-    /// Replaces the report-polling backoff.
-    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = backoff;
-        self
-    }
-
     /// Downloads the report and the account summary, concurrently.
     ///
     /// `deadline` is the refresh's: polling stops when the next wait would pass it, so the error

@@ -1,7 +1,7 @@
 //! `--report.file`: a credential report on disk, either the raw CSV or the JSON printed by
 //! `aws iam get-credential-report`. Re-read at every refresh so a cron job can replace it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::UNIX_EPOCH;
 
 use base64::Engine as _;
@@ -30,10 +30,6 @@ pub struct FileSource {
 impl FileSource {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self { path: path.into() }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Reads the file (at most [`MAX_REPORT_BYTES`] of CSV, or of JSON around it).
