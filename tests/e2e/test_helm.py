@@ -17,6 +17,9 @@ CHART = ROOT / "helm" / "iam-mfa-exporter"
 SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
 KUBE_VERSION = "1.30.0"
 OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
+# The monitoring.coreos.com/v1 ServiceMonitor Endpoint fields the chart may set.
+ENDPOINT_FIELDS = {"port", "path", "scheme", "interval", "scrapeTimeout", "tlsConfig", "basicAuth", "relabelings",
+                   "metricRelabelings"}
 
 
 def render(values=None):
@@ -67,6 +70,8 @@ def test_scenario_renders_valid_kubernetes(path, tmp_path):
             assert d["apiVersion"] == "monitoring.coreos.com/v1"
             assert d["metadata"]["namespace"] == "monitoring"
             assert set(d["spec"]) <= {"jobLabel", "selector", "namespaceSelector", "endpoints", "groups"}
+            for endpoint in d["spec"].get("endpoints", []):
+                assert set(endpoint) <= ENDPOINT_FIELDS, endpoint
 
 
 def test_secure_defaults():
@@ -128,6 +133,87 @@ def test_service_monitor_scrapes_the_service_as_job_iam_mfa_exporter():
     assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
     # The job label comes from this Service label: the alert rules expect job="iam-mfa-exporter".
     assert svc["metadata"]["labels"][sm["spec"]["jobLabel"]] == "iam-mfa-exporter"
+
+
+def service_monitor_endpoint(values):
+    (sm,) = by_kind(render(values))["ServiceMonitor"]
+    (endpoint,) = sm["spec"]["endpoints"]
+    return endpoint
+
+
+def test_service_monitor_scrapes_plain_http_by_default():
+    endpoint = service_monitor_endpoint({"serviceMonitor": {"enabled": True}})
+    assert endpoint == {"port": "http-metrics", "path": "/metrics", "scheme": "http", "interval": "1m",
+                        "scrapeTimeout": "30s"}
+
+
+def test_service_monitor_scrapes_with_tls_and_basic_auth():
+    """An exporter with --web.config.file (TLS, basic auth): the ServiceMonitor endpoint carries the
+    scheme, the SafeTLSConfig and the basic-auth secret selectors exactly as given."""
+    values = scenario(CHART / "ci" / "servicemonitor-tls-values.yaml")
+    endpoint = service_monitor_endpoint(values)
+    assert endpoint == {
+        "port": "http-metrics",
+        "path": "/metrics",
+        "scheme": "https",
+        "interval": "1m",
+        "scrapeTimeout": "30s",
+        "tlsConfig": {
+            "ca": {"secret": {"name": "iam-mfa-exporter-tls", "key": "ca.crt"}},
+            "serverName": "iam-mfa-exporter.monitoring.svc",
+        },
+        "basicAuth": {
+            "username": {"name": "iam-mfa-exporter-scrape-auth", "key": "username"},
+            "password": {"name": "iam-mfa-exporter-scrape-auth", "key": "password"},
+        },
+    }
+    # Mutual TLS and the other settings still render alongside.
+    endpoint = service_monitor_endpoint({"serviceMonitor": {
+        "enabled": True, "scheme": "https", "interval": "2m", "scrapeTimeout": "45s",
+        "tlsConfig": {"ca": {"configMap": {"name": "ca", "key": "ca.crt"}},
+                      "cert": {"secret": {"name": "client", "key": "tls.crt"}},
+                      "keySecret": {"name": "client", "key": "tls.key"}, "insecureSkipVerify": False},
+        "relabelings": [{"targetLabel": "cluster", "replacement": "eu-1"}],
+        "metricRelabelings": [{"action": "labeldrop", "regex": "pod"}],
+    }})
+    assert endpoint["scheme"] == "https" and endpoint["interval"] == "2m" and endpoint["scrapeTimeout"] == "45s"
+    assert endpoint["tlsConfig"] == {"ca": {"configMap": {"name": "ca", "key": "ca.crt"}},
+                                     "cert": {"secret": {"name": "client", "key": "tls.crt"}},
+                                     "keySecret": {"name": "client", "key": "tls.key"}, "insecureSkipVerify": False}
+    assert "basicAuth" not in endpoint
+    assert endpoint["relabelings"] == [{"targetLabel": "cluster", "replacement": "eu-1"}]
+    assert endpoint["metricRelabelings"] == [{"action": "labeldrop", "regex": "pod"}]
+
+
+def test_schema_knows_the_service_monitor_scheme():
+    assert service_monitor_endpoint({"serviceMonitor": {"enabled": True, "scheme": "https"}})["scheme"] == "https"
+    with pytest.raises(helm.HelmValuesError, match="/serviceMonitor/scheme"):
+        render({"serviceMonitor": {"enabled": True, "scheme": "ftp"}})
+
+
+@pytest.mark.parametrize("values,where", [
+    ({"tlsConfig": "insecure"}, "/serviceMonitor/tlsConfig"),
+    ({"tlsConfig": {"insecureSkipVerify": "yes"}}, "/serviceMonitor/tlsConfig/insecureSkipVerify"),
+    ({"tlsConfig": {"ca": {"secret": {"name": "tls"}}}}, "/serviceMonitor/tlsConfig/ca/secret"),
+    ({"basicAuth": "prom:secret"}, "/serviceMonitor/basicAuth"),
+    ({"basicAuth": {"username": "prom"}}, "/serviceMonitor/basicAuth/username"),
+    ({"basicAuth": {"user": {"name": "auth", "key": "username"}}}, "/serviceMonitor/basicAuth"),
+])
+def test_schema_rejects_bad_service_monitor_auth(values, where):
+    with pytest.raises(helm.HelmValuesError, match=re.escape(f"'{where}'")):
+        render({"serviceMonitor": {"enabled": True, **values}})
+
+
+def test_account_names_with_commas_are_one_argument_each():
+    """--aws.account-name is repeatable, with no comma delimiter: a name with commas (or other YAML
+    specials) reaches the binary as one argument, unchanged."""
+    names = {"111111111111": "Prod, EU", "222222222222": 'Dev: "sandbox" #2'}
+    (deployment,) = by_kind(render({"accounts": {"names": names}}))["Deployment"]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert [a for a in args if a.startswith("--aws.account-name")] == [
+        "--aws.account-name=111111111111=Prod, EU",
+        '--aws.account-name=222222222222=Dev: "sandbox" #2',
+    ]
 
 
 def test_irsa_and_extra_args():
