@@ -4,45 +4,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::time::Duration;
 
-use aws_config::meta::region::RegionProviderChain;
-use aws_config::retry::RetryConfig;
-use aws_config::sts::AssumeRoleProvider;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_iam::config::SharedCredentialsProvider;
 use tokio::sync::OnceCell;
 
+use crate::arn::role_account;
+use crate::aws::{aws_error, Aws};
 use crate::error::Error;
-use crate::refresh::Source;
-use crate::report::fetch::{aws_error, AwsSource};
-use crate::report::file::FileSource;
-use crate::report::parse::split_iam_arn;
-
-/// IAM is a global service: every commercial region resolves to iam.amazonaws.com.
-const DEFAULT_REGION: &str = "us-east-1";
-
-/// Loads the SDK configuration: credentials and region from the default chain (the region flag
-/// first, us-east-1 last), `AWS_ENDPOINT_URL` honoured, explicit timeouts and retries.
-pub async fn sdk_config(region: Option<String>) -> SdkConfig {
-    let region = RegionProviderChain::first_try(region.map(Region::new))
-        .or_default_provider()
-        .or_else(Region::from_static(DEFAULT_REGION));
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(region)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .read_timeout(Duration::from_secs(20))
-                .operation_attempt_timeout(Duration::from_secs(30))
-                .operation_timeout(Duration::from_secs(90))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .load()
-        .await
-}
+use crate::hash::stable_hash;
+use crate::source::Source;
 
 /// `--aws.shard i/n`: keep the accounts whose id hashes to `i` modulo `n`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,14 +34,6 @@ impl Shard {
     pub fn owns(&self, account_id: &str) -> bool {
         stable_hash(account_id) % u64::from(self.count) == u64::from(self.index)
     }
-}
-
-/// FNV-1a: stable across versions, platforms and restarts (unlike std's hasher), so a shard or a
-/// jitter offset stays with its account.
-pub fn stable_hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// How the accounts are chosen (from the flags).
@@ -104,7 +65,8 @@ pub enum Reach {
 /// One thing to refresh.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    /// Unique key: the account id when known in advance, else `self` or the file path.
+    /// Unique key: the account id for AWS targets (always known before their first refresh), the
+    /// path for report files.
     pub key: String,
     pub account_id: Option<String>,
     pub name: Option<String>,
@@ -116,7 +78,7 @@ pub struct Target {
 pub struct Accounts {
     selection: Selection,
     /// `None` in file mode: no AWS configuration is loaded at all.
-    sdk: Option<SdkConfig>,
+    aws: Option<Aws>,
     organizations: Option<aws_sdk_organizations::Client>,
     own_account: OnceCell<String>,
 }
@@ -126,29 +88,36 @@ impl Accounts {
         if !selection.report_files.is_empty() {
             return Self {
                 selection,
-                sdk: None,
+                aws: None,
                 organizations: None,
                 own_account: OnceCell::new(),
             };
         }
-        let sdk = sdk_config(region).await;
+        let aws = Aws::load(
+            region,
+            selection.external_id.clone(),
+            selection.session_name.clone(),
+        )
+        .await;
         let organizations = if selection.organization {
-            let mut conf = aws_sdk_organizations::config::Builder::from(&sdk);
-            if let Some(role) = &selection.organization_role_arn {
-                conf = conf.credentials_provider(SharedCredentialsProvider::new(
-                    assume_role(&sdk, role, &selection).await,
-                ));
-            }
-            Some(aws_sdk_organizations::Client::from_conf(conf.build()))
+            Some(
+                aws.organizations(selection.organization_role_arn.as_deref())
+                    .await,
+            )
         } else {
             None
         };
         Self {
             selection,
-            sdk: Some(sdk),
+            aws: Some(aws),
             organizations,
             own_account: OnceCell::new(),
         }
+    }
+
+    /// Whether targets are discovered (AWS modes: STS, Organizations), so discovery can fail.
+    pub fn discovers(&self) -> bool {
+        self.selection.report_files.is_empty()
     }
 
     /// Whether there can be more than the one default target (so jitter and concurrency matter).
@@ -173,11 +142,13 @@ impl Accounts {
                 .collect());
         }
         if s.role_arns.is_empty() && !s.organization {
-            // One account: the exporter's own, whatever the credentials say it is.
+            // One account: the exporter's own, whatever the credentials say it is. Its id is
+            // asked of STS first, so its series carry `account_id` from the first failure on.
+            let own = self.own_account().await?;
             return Ok(vec![Target {
-                key: "self".into(),
-                account_id: None,
-                name: None,
+                key: own.clone(),
+                account_id: Some(own.clone()),
+                name: s.account_names.get(&own).cloned(),
                 reach: Reach::Own,
             }]);
         }
@@ -238,37 +209,21 @@ impl Accounts {
             && s.shard.is_none_or(|shard| shard.owns(account_id))
     }
 
-    /// The source of one target: a file, or an IAM client with its own credentials. A role's
-    /// credentials are assumed lazily and refreshed by the SDK's identity cache before expiry.
+    /// The source of one target (see [`Source::connect`]).
     pub async fn source(&self, target: &Target) -> Result<Source, Error> {
-        let sdk = || {
-            self.sdk
-                .as_ref()
-                .ok_or_else(|| Error::Config("no AWS configuration in file mode".into()))
-        };
-        Ok(match &target.reach {
-            Reach::File(path) => Source::File(FileSource::new(path)),
-            Reach::Own => Source::Aws(AwsSource::new(aws_sdk_iam::Client::new(sdk()?))),
-            Reach::Role(arn) => {
-                let sdk = sdk()?;
-                let provider = assume_role(sdk, arn, &self.selection).await;
-                let conf = aws_sdk_iam::config::Builder::from(sdk)
-                    .credentials_provider(SharedCredentialsProvider::new(provider))
-                    .build();
-                Source::Aws(AwsSource::new(aws_sdk_iam::Client::from_conf(conf)))
-            }
-        })
+        Source::connect(&target.reach, self.aws.as_ref()).await
     }
 
     /// The account of the exporter's own credentials (STS GetCallerIdentity, asked once).
     async fn own_account(&self) -> Result<String, Error> {
-        let sdk = self
-            .sdk
+        let aws = self
+            .aws
             .as_ref()
             .ok_or_else(|| Error::Config("no AWS configuration".into()))?;
         self.own_account
             .get_or_try_init(|| async {
-                let out = aws_sdk_sts::Client::new(sdk)
+                let out = aws
+                    .sts()
                     .get_caller_identity()
                     .send()
                     .await
@@ -280,16 +235,6 @@ impl Accounts {
             .await
             .cloned()
     }
-}
-
-async fn assume_role(sdk: &SdkConfig, role_arn: &str, selection: &Selection) -> AssumeRoleProvider {
-    let mut builder = AssumeRoleProvider::builder(role_arn)
-        .configure(sdk)
-        .session_name(selection.session_name.clone());
-    if let Some(id) = &selection.external_id {
-        builder = builder.external_id(id.clone());
-    }
-    builder.build().await
 }
 
 /// ACTIVE accounts of the Organization, all pages: (id, name, partition).
@@ -327,14 +272,6 @@ async fn list_active_accounts(
     Ok(accounts)
 }
 
-/// The account id of `arn:PARTITION:iam::ACCOUNT:role/NAME`.
-pub fn role_account(arn: &str) -> Option<&str> {
-    match split_iam_arn(arn) {
-        Some((account, resource)) if resource.starts_with("role/") => Some(account),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,20 +299,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn role_arns() {
-        assert_eq!(
-            role_account("arn:aws:iam::123456789012:role/x"),
-            Some("123456789012")
-        );
-        assert_eq!(
-            role_account("arn:aws-cn:iam::123456789012:role/path/x"),
-            Some("123456789012")
-        );
-        assert_eq!(role_account("arn:aws:iam::123456789012:user/x"), None);
-        assert_eq!(role_account("arn:aws:iam::1234:role/x"), None);
-    }
-
     #[tokio::test]
     async fn files_and_filters() {
         let selection = Selection {
@@ -399,7 +322,7 @@ mod tests {
                 exclude_accounts: vec!["222222222222".into()],
                 ..Selection::default()
             },
-            sdk: None,
+            aws: None,
             organizations: None,
             own_account: OnceCell::new(),
         };

@@ -1,6 +1,6 @@
 //! Turns the current [`Status`] into metric families at each scrape (client_rust's `Collector`),
-//! so a user who leaves the report leaves /metrics too. [`METRICS`] is the public list of every
-//! metric; docs/metrics.md is checked against it.
+//! so a user who leaves the report leaves /metrics too. Names and HELP texts come from
+//! [`crate::metrics`]; this file only computes values.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,178 +16,9 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::error::Reason;
+use crate::metrics::*;
 use crate::report::{AccountData, NonCompliantUser};
 use crate::state::{Shared, Status};
-
-/// One metric of the public API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MetricDef {
-    pub name: &'static str,
-    pub kind: MetricKind,
-    /// Labels besides `account_id` (which every data series carries).
-    pub labels: &'static [&'static str],
-    pub help: &'static str,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricKind {
-    Gauge,
-    Counter,
-}
-
-impl MetricKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MetricKind::Gauge => "gauge",
-            MetricKind::Counter => "counter",
-        }
-    }
-}
-
-const fn gauge(
-    name: &'static str,
-    labels: &'static [&'static str],
-    help: &'static str,
-) -> MetricDef {
-    MetricDef {
-        name,
-        kind: MetricKind::Gauge,
-        labels,
-        help,
-    }
-}
-
-pub const USERS: MetricDef = gauge(
-    "aws_iam_users",
-    &[],
-    "IAM users in the credential report, root excluded. Cached: refreshed in the background, see aws_iam_credential_report_generated_timestamp_seconds.",
-);
-pub const CONSOLE_USERS: MetricDef = gauge(
-    "aws_iam_console_users",
-    &[],
-    "IAM users with a console password. Cached: refreshed in the background.",
-);
-pub const CONSOLE_USERS_MFA_ENABLED: MetricDef = gauge(
-    "aws_iam_console_users_mfa_enabled",
-    &[],
-    "Console users with MFA active. Cached: refreshed in the background.",
-);
-pub const CONSOLE_USERS_WITHOUT_MFA: MetricDef = gauge(
-    "aws_iam_console_users_without_mfa",
-    &[],
-    "Console users without MFA (non-compliant with CIS / Security Hub IAM.5). Cached: refreshed in the background.",
-);
-pub const USERS_MFA_ENABLED: MetricDef = gauge(
-    "aws_iam_users_mfa_enabled",
-    &[],
-    "IAM users with MFA active, console or not. Cached: refreshed in the background.",
-);
-pub const CONSOLE_USER_WITHOUT_MFA: MetricDef = gauge(
-    "aws_iam_console_user_without_mfa",
-    &["user"],
-    "1 for each console user without MFA (capped by --metrics.max-user-series). Cached: refreshed in the background.",
-);
-pub const USER_CREATED: MetricDef = gauge(
-    "aws_iam_user_created_timestamp_seconds",
-    &["user"],
-    "Creation time of each console user without MFA. Cached: refreshed in the background.",
-);
-pub const USER_PASSWORD_LAST_USED: MetricDef = gauge(
-    "aws_iam_user_password_last_used_timestamp_seconds",
-    &["user"],
-    "Last console sign-in of each console user without MFA, when the report knows it. Cached: refreshed in the background.",
-);
-pub const ROOT_MFA_ENABLED: MetricDef = gauge(
-    "aws_iam_root_mfa_enabled",
-    &[],
-    "1 if the root user has MFA (GetAccountSummary in AWS mode, the root row in file mode). Cached: refreshed in the background.",
-);
-pub const ROOT_VIRTUAL_MFA: MetricDef = gauge(
-    "aws_iam_root_virtual_mfa",
-    &[],
-    "1 if a virtual MFA device is assigned to the root user, 0 if not (AWS mode only). Cached: refreshed in the background.",
-);
-pub const ROOT_PASSWORD_ENABLED: MetricDef = gauge(
-    "aws_iam_root_password_enabled",
-    &[],
-    "1 if the root user has a password; absent when the report says not_supported. Cached: refreshed in the background.",
-);
-pub const ROOT_ACCESS_KEYS_ACTIVE: MetricDef = gauge(
-    "aws_iam_root_access_keys_active",
-    &[],
-    "Active root access keys (0-2). Cached: refreshed in the background.",
-);
-pub const ROOT_PASSWORD_LAST_USED: MetricDef = gauge(
-    "aws_iam_root_password_last_used_timestamp_seconds",
-    &[],
-    "Last console sign-in of the root user, when the report knows it. Cached: refreshed in the background.",
-);
-pub const REPORT_GENERATED: MetricDef = gauge(
-    "aws_iam_credential_report_generated_timestamp_seconds",
-    &[],
-    "When AWS generated the credential report the metrics come from (file mode: GeneratedTime, or the file's modification time for raw CSV).",
-);
-pub const REFRESH_SUCCESS: MetricDef = gauge(
-    "aws_iam_refresh_success",
-    &[],
-    "1 if the last background refresh worked, 0 if it failed (the last good data is still served).",
-);
-pub const LAST_SUCCESSFUL_REFRESH: MetricDef = gauge(
-    "aws_iam_last_successful_refresh_timestamp_seconds",
-    &[],
-    "When the last successful background refresh ended.",
-);
-pub const REFRESH_DURATION: MetricDef = gauge(
-    "aws_iam_refresh_duration_seconds",
-    &[],
-    "How long the last background refresh took, successful or not.",
-);
-pub const REFRESH_ERRORS: MetricDef = MetricDef {
-    name: "aws_iam_refresh_errors_total",
-    kind: MetricKind::Counter,
-    labels: &["reason"],
-    help: "Failed background refreshes, by reason.",
-};
-pub const USER_SERIES_DROPPED: MetricDef = gauge(
-    "aws_iam_user_series_dropped",
-    &[],
-    "Console users without MFA whose per-user series were left out by --metrics.max-user-series.",
-);
-pub const ACCOUNT_INFO: MetricDef = gauge(
-    "aws_iam_account_info",
-    &["account_name"],
-    "1 for every account the exporter knows, labelled with its name (AWS Organizations or --aws.account-name); join on account_id.",
-);
-pub const BUILD_INFO: MetricDef = gauge(
-    "aws_iam_exporter_build_info",
-    &["version", "revision"],
-    "A metric with a constant 1 value labelled by the exporter's version and revision.",
-);
-
-/// Every metric the exporter can expose, in exposition order.
-pub const METRICS: &[MetricDef] = &[
-    USERS,
-    CONSOLE_USERS,
-    CONSOLE_USERS_MFA_ENABLED,
-    CONSOLE_USERS_WITHOUT_MFA,
-    USERS_MFA_ENABLED,
-    CONSOLE_USER_WITHOUT_MFA,
-    USER_CREATED,
-    USER_PASSWORD_LAST_USED,
-    ROOT_MFA_ENABLED,
-    ROOT_VIRTUAL_MFA,
-    ROOT_PASSWORD_ENABLED,
-    ROOT_ACCESS_KEYS_ACTIVE,
-    ROOT_PASSWORD_LAST_USED,
-    REPORT_GENERATED,
-    REFRESH_SUCCESS,
-    LAST_SUCCESSFUL_REFRESH,
-    REFRESH_DURATION,
-    REFRESH_ERRORS,
-    USER_SERIES_DROPPED,
-    ACCOUNT_INFO,
-    BUILD_INFO,
-];
 
 /// The version and revision in `aws_iam_exporter_build_info`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,11 +72,7 @@ const ROOT_GAUGES: &[AccountGauge] = &[
     (&ROOT_MFA_ENABLED, |d| d.root_mfa_enabled().map(i64::from)),
     (&ROOT_VIRTUAL_MFA, |d| d.root_virtual_mfa.map(i64::from)),
     (&ROOT_PASSWORD_ENABLED, |d| {
-        d.report
-            .root
-            .as_ref()
-            .and_then(|r| r.password_enabled)
-            .map(i64::from)
+        d.root_password_enabled().map(i64::from)
     }),
     (&ROOT_ACCESS_KEYS_ACTIVE, |d| {
         d.root_access_keys_active().map(i64::from)
@@ -295,15 +122,17 @@ impl Collector {
         };
         per_account(e, ACCOUNT_GAUGES)?;
 
-        // The per-user cap is global: accounts in key order fill it until it is spent.
-        let mut budget = self.max_user_series;
+        // The per-user cap is shared fairly: no account is silenced by a bigger one.
+        let wants: Vec<usize> = data
+            .iter()
+            .map(|d| d.report.console_users_without_mfa.len())
+            .collect();
         let users: Vec<UserSeries> = data
             .iter()
-            .map(|d| {
-                let all = &d.report.console_users_without_mfa;
-                let kept = &all[..all.len().min(budget)];
-                budget -= kept.len();
-                UserSeries { data: d, kept }
+            .zip(fair_shares(&wants, self.max_user_series))
+            .map(|(d, share)| UserSeries {
+                data: d,
+                kept: &d.report.console_users_without_mfa[..share],
             })
             .collect();
         let per_user = |value: fn(&NonCompliantUser) -> Option<i64>| {
@@ -348,22 +177,17 @@ impl Collector {
             &REFRESH_DURATION,
             health(|s| s.last_duration.map(|d| d.as_secs_f64())),
         )?;
-        if !statuses.is_empty() {
-            let mut m = e.encode_descriptor(
-                REFRESH_ERRORS.name.trim_end_matches("_total"),
-                REFRESH_ERRORS.help,
-                None,
-                MetricType::Counter,
-            )?;
-            for s in statuses {
-                for reason in Reason::ALL {
+        encode_counters(
+            e,
+            &REFRESH_ERRORS,
+            statuses.iter().flat_map(|s| {
+                Reason::ALL.into_iter().map(move |reason| {
                     let mut labels = target_labels(s);
                     labels.push(("reason", reason.as_str()));
-                    ConstCounter::new(s.errors[reason.index()])
-                        .encode(m.encode_family(&labels)?)?;
-                }
-            }
-        }
+                    (labels, s.errors[reason.index()])
+                })
+            }),
+        )?;
 
         let dropped: Vec<(usize, &AccountData)> = users
             .iter()
@@ -381,6 +205,31 @@ impl Collector {
             dropped
                 .iter()
                 .map(|(n, d)| (account(d), i64::try_from(*n).unwrap_or(i64::MAX))),
+        )?;
+
+        if let Some(d) = self.shared.discovery() {
+            encode_gauges(
+                e,
+                &ACCOUNT_DISCOVERY_SUCCESS,
+                Some((NO_LABELS, i64::from(d.last_ok))),
+            )?;
+            encode_gauges(
+                e,
+                &ACCOUNT_DISCOVERY_LAST_SUCCESS,
+                d.last_success.map(|t| (NO_LABELS, unix_seconds(t))),
+            )?;
+            encode_counters(
+                e,
+                &ACCOUNT_DISCOVERY_ERRORS,
+                Reason::ALL
+                    .into_iter()
+                    .map(|reason| ([("reason", reason.as_str())], d.errors[reason.index()])),
+            )?;
+        }
+        encode_counters(
+            e,
+            &REFRESH_TASK_RESTARTS,
+            Some((NO_LABELS, self.shared.task_restarts())),
         )?;
 
         encode_gauges(
@@ -416,6 +265,25 @@ impl Collector {
             );
         }
     }
+}
+
+/// Splits `cap` per-user series between accounts that want `wants[i]` each (max-min fairness,
+/// "water-filling"): every account gets its whole want or at least an equal share of the cap,
+/// and what small accounts leave unused flows to the bigger ones. Never more than the cap in
+/// all, never more than an account wants; the whole cap is used while anyone wants more.
+pub fn fair_shares(wants: &[usize], cap: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..wants.len()).collect();
+    order.sort_by_key(|&i| (wants[i], i));
+    let mut shares = vec![0; wants.len()];
+    let mut left = cap;
+    for (done, &i) in order.iter().enumerate() {
+        let fair = left / (order.len() - done);
+        // The last (largest) account also takes what integer division left over.
+        let fair = if done + 1 == order.len() { left } else { fair };
+        shares[i] = wants[i].min(fair);
+        left -= shares[i];
+    }
+    shares
 }
 
 /// `account_id` once known, else `target` (the file path or `self`), so series never collide.
@@ -455,9 +323,71 @@ where
     Ok(())
 }
 
+/// Writes one counter family (the `_total` suffix is the encoder's); nothing when it has no series.
+fn encode_counters<L: EncodeLabelSet>(
+    e: &mut DescriptorEncoder,
+    def: &MetricDef,
+    series: impl IntoIterator<Item = (L, u64)>,
+) -> std::fmt::Result {
+    let mut series = series.into_iter().peekable();
+    if series.peek().is_none() {
+        return Ok(());
+    }
+    let name = def.name.strip_suffix("_total").unwrap_or(def.name);
+    let mut m = e.encode_descriptor(name, def.help, None, MetricType::Counter)?;
+    for (labels, value) in series {
+        ConstCounter::new(value).encode(m.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// The label set of a series without labels.
+const NO_LABELS: [(&str, &str); 0] = [];
+
 fn unix_seconds(t: SystemTime) -> f64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs_f64(),
         Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fair_shares;
+
+    #[test]
+    fn fair_shares_split_the_cap() {
+        // One huge account cannot silence the others.
+        assert_eq!(fair_shares(&[1000, 3, 10], 30), [17, 3, 10]);
+        assert_eq!(fair_shares(&[5000, 200, 40], 100), [34, 33, 33]);
+        // Equal wants, odd cap: the whole cap is used, no account over its want.
+        let shares = fair_shares(&[50, 50, 50], 100);
+        assert_eq!(shares.iter().sum::<usize>(), 100);
+        assert!(shares.iter().all(|&s| (33..=34).contains(&s)), "{shares:?}");
+        // Under the cap: everyone gets everything.
+        assert_eq!(fair_shares(&[1, 2, 3], 1000), [1, 2, 3]);
+        assert_eq!(fair_shares(&[], 10), Vec::<usize>::new());
+        assert_eq!(fair_shares(&[4, 4], 0), [0, 0]);
+        // Invariants over many shapes.
+        for cap in [0, 1, 7, 100] {
+            for wants in [
+                vec![0, 0, 9],
+                vec![100, 1, 1, 1],
+                vec![3; 5],
+                vec![13, 0, 250, 7],
+            ] {
+                let shares = fair_shares(&wants, cap);
+                let total: usize = shares.iter().sum();
+                let want_total: usize = wants.iter().sum();
+                assert_eq!(total, want_total.min(cap), "{wants:?} cap {cap}");
+                let equal = cap / wants.len();
+                for (s, w) in shares.iter().zip(&wants) {
+                    assert!(
+                        s <= w && *s >= (*w).min(equal),
+                        "{wants:?} cap {cap}: {shares:?}"
+                    );
+                }
+            }
+        }
     }
 }

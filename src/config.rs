@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::accounts::{role_account, Selection, Shard};
+use crate::accounts::{Selection, Shard};
+use crate::arn::{is_account_id, role_account};
 
 /// The default port: 9100-9999 is fully allocated on the Prometheus default port allocations
 /// page, so we take the first port after the newest allocation we could see (docs/README).
@@ -50,20 +51,16 @@ pub struct Config {
 
     /// Read the credential report from this file (raw CSV or the JSON of `aws iam
     /// get-credential-report`) instead of AWS. Re-read at every refresh. Repeatable: one file
-    /// per account.
-    #[arg(
-        long = "report.file",
-        env = "IAM_MFA_EXPORTER_REPORT_FILE",
-        value_delimiter = ','
-    )]
+    /// per account (never split on commas: a path may hold one).
+    #[arg(long = "report.file", env = "IAM_MFA_EXPORTER_REPORT_FILE")]
     pub report_files: Vec<PathBuf>,
 
     /// AWS region for the IAM client (default: the SDK's chain, then us-east-1; IAM is global).
     #[arg(long = "aws.region", env = "IAM_MFA_EXPORTER_AWS_REGION")]
     pub aws_region: Option<String>,
 
-    /// Assume this IAM role and refresh its account. Repeatable.
-    #[arg(long = "aws.role-arn", env = "IAM_MFA_EXPORTER_AWS_ROLE_ARN", value_delimiter = ',', value_parser = parse_role_arn)]
+    /// Assume this IAM role and refresh its account. Repeatable (role names may hold commas).
+    #[arg(long = "aws.role-arn", env = "IAM_MFA_EXPORTER_AWS_ROLE_ARN", value_parser = parse_role_arn)]
     pub role_arns: Vec<String>,
 
     /// External ID to pass when assuming roles.
@@ -115,8 +112,9 @@ pub struct Config {
     #[arg(long = "aws.max-concurrency", env = "IAM_MFA_EXPORTER_AWS_MAX_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrency: u16,
 
-    /// Name an account: ID=NAME (repeatable); wins over the Organizations name.
-    #[arg(long = "aws.account-name", env = "IAM_MFA_EXPORTER_AWS_ACCOUNT_NAME", value_delimiter = ',', value_parser = parse_account_name)]
+    /// Name an account: ID=NAME, repeatable, one account per flag (names may hold commas); wins
+    /// over the Organizations name.
+    #[arg(long = "aws.account-name", env = "IAM_MFA_EXPORTER_AWS_ACCOUNT_NAME", value_parser = parse_account_name)]
     pub account_names: Vec<(String, String)>,
 
     /// Refresh only shard I of N (I/N, from 0): accounts by a stable hash of their id, for
@@ -196,7 +194,7 @@ fn parse_role_arn(s: &str) -> Result<String, String> {
 }
 
 fn parse_account_id(s: &str) -> Result<String, String> {
-    if s.len() == 12 && s.bytes().all(|c| c.is_ascii_digit()) {
+    if is_account_id(s) {
         Ok(s.to_owned())
     } else {
         Err("expected a 12-digit AWS account id".into())
@@ -252,7 +250,8 @@ mod tests {
     fn account_flags() {
         let c = Config::try_parse_from([
             "x",
-            "--aws.role-arn=arn:aws:iam::111111111111:role/a,arn:aws:iam::222222222222:role/b",
+            "--aws.role-arn=arn:aws:iam::111111111111:role/a",
+            "--aws.role-arn=arn:aws:iam::222222222222:role/b,c",
             "--aws.organization",
             "--aws.assume-role-name=Audit",
             "--aws.exclude-accounts=333333333333",
@@ -261,7 +260,13 @@ mod tests {
         ])
         .unwrap();
         let s = c.selection();
-        assert_eq!(s.role_arns.len(), 2);
+        assert_eq!(
+            s.role_arns,
+            [
+                "arn:aws:iam::111111111111:role/a",
+                "arn:aws:iam::222222222222:role/b,c"
+            ]
+        );
         assert_eq!(s.assume_role_name.as_deref(), Some("Audit"));
         assert_eq!(
             s.account_names.get("111111111111").map(String::as_str),
@@ -269,6 +274,28 @@ mod tests {
         );
         assert_eq!(s.shard, Some(Shard { index: 1, count: 4 }));
         assert_eq!(c.max_concurrency, 8);
+    }
+
+    #[test]
+    fn values_with_commas_stay_whole() {
+        let c = Config::try_parse_from([
+            "x",
+            "--aws.account-name=111111111111=Prod, EU",
+            "--aws.account-name=222222222222=dev",
+            "--report.file=/reports/a,b.csv",
+            "--report.file=/reports/c.csv",
+        ])
+        .unwrap();
+        let s = c.selection();
+        assert_eq!(s.account_names["111111111111"], "Prod, EU");
+        assert_eq!(s.account_names["222222222222"], "dev");
+        assert_eq!(
+            s.report_files,
+            [
+                PathBuf::from("/reports/a,b.csv"),
+                PathBuf::from("/reports/c.csv")
+            ]
+        );
     }
 
     #[test]

@@ -1,5 +1,11 @@
 //! Logging: `--log.level`, `--log.format=logfmt|json`, to stderr. `RUST_LOG` overrides the level
 //! with a full filter when set.
+//!
+//! The logfmt formatter is our own, small one: the maintained crate (`tracing-logfmt` 0.3) writes
+//! the message as `message=`, while node_exporter and every Prometheus component write `msg=`,
+//! which log pipelines (Loki, promtail) key on; it has no option to rename it. Levels are written
+//! upper-case in both formats (`level=WARN`, `"level":"WARN"`), as Prometheus' own slog-based
+//! logging does and as tracing-subscriber's JSON writes them.
 
 use std::fmt::{self, Write as _};
 
@@ -46,7 +52,7 @@ where
         write!(
             writer,
             "ts={ts} level={} target={}",
-            meta.level().as_str().to_ascii_lowercase(),
+            meta.level().as_str(),
             meta.target()
         )?;
         let mut visitor = LogfmtFields {

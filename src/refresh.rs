@@ -6,27 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::Error;
-use crate::report::fetch::AwsSource;
-use crate::report::file::FileSource;
-use crate::report::Fetched;
+use crate::source::Source;
 use crate::state::Shared;
-
-/// Where one target's reports come from.
-#[derive(Debug, Clone)]
-pub enum Source {
-    Aws(AwsSource),
-    File(FileSource),
-}
-
-impl Source {
-    /// `deadline`: when the refresh gives up (AWS polling stops before it).
-    pub async fn fetch(&self, deadline: tokio::time::Instant) -> Result<Fetched, Error> {
-        match self {
-            Source::Aws(aws) => aws.fetch(deadline).await,
-            Source::File(file) => file.fetch().await,
-        }
-    }
-}
 
 /// Wall-clock time, replaceable so tests can pin it.
 pub trait Clock: Debug + Send + Sync {

@@ -3,13 +3,15 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{
     HeaderValue, ACCEPT, ALLOW, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
 };
@@ -19,7 +21,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use prometheus_client::encoding::{prometheus_text, text};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::state::Shared;
 use crate::web::{Auth, WebConfigWatcher};
@@ -34,7 +36,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Everything a request handler needs.
 #[derive(Debug)]
-pub struct App {
+pub struct Handler {
     pub shared: Arc<Shared>,
     pub registry: Registry,
     pub telemetry_path: String,
@@ -54,7 +56,7 @@ pub struct BodyCache {
 }
 
 impl BodyCache {
-    fn get_or_encode(&self, app: &App, format: Format) -> Result<Bytes, std::fmt::Error> {
+    fn get_or_encode(&self, app: &Handler, format: Format) -> Result<Bytes, std::fmt::Error> {
         let slot = format as usize;
         // Read the generation before encoding: a change during the encode makes the stored body
         // look stale at once, never the reverse.
@@ -71,27 +73,39 @@ impl BodyCache {
     }
 }
 
-impl App {
-    /// Answers a request, or 503 at once when `--web.max-requests` are already being served.
-    pub fn respond(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-        let _permit = match &self.max_requests {
-            Some(limit) => match limit.try_acquire() {
+impl Handler {
+    /// Answers a request. `--web.max-requests` bounds the requests in flight: the permit is
+    /// taken first and held by the response body until it is written, and a request over the
+    /// limit gets 503 at once. The probes are exempt: a kubelet must get its answer while the
+    /// exporter is under load or attack, and they cost nothing.
+    pub async fn respond(&self, req: &Request<Incoming>) -> Response<Body> {
+        let probe = matches!(req.uri().path(), "/-/healthy" | "/-/ready");
+        let permit = match &self.max_requests {
+            Some(limit) if !probe => match Arc::clone(limit).try_acquire_owned() {
                 Ok(permit) => Some(permit),
-                Err(_) => return too_many_requests(),
+                Err(_) => return too_many_requests().map(Body::from),
             },
-            None => None,
+            _ => None,
         };
+        let resp = self.authorized(req, probe).await;
+        resp.map(|full| Body {
+            full,
+            _permit: permit,
+        })
+    }
+
+    async fn authorized(&self, req: &Request<Incoming>, probe: bool) -> Response<Full<Bytes>> {
         let Some(watcher) = &self.web else {
             return handle(self, req);
         };
         let config = watcher.current();
         // Probes stay open: a kubelet has no password. Everything else follows basic auth.
-        let open = matches!(req.uri().path(), "/-/healthy" | "/-/ready");
         let authorization = req
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let mut resp = if open || watcher.authorize(&config, authorization) == Auth::Allowed {
+        let mut resp = if probe || watcher.authorize(&config, authorization).await == Auth::Allowed
+        {
             handle(self, req)
         } else {
             unauthorized()
@@ -100,6 +114,43 @@ impl App {
             resp.headers_mut().insert(name.clone(), value.clone());
         }
         resp
+    }
+}
+
+/// A response body that holds the request's `--web.max-requests` permit until hyper has written
+/// it and drops it.
+#[derive(Debug)]
+pub struct Body {
+    full: Full<Bytes>,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl From<Full<Bytes>> for Body {
+    fn from(full: Full<Bytes>) -> Self {
+        Self {
+            full,
+            _permit: None,
+        }
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.get_mut().full).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.full.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.full.size_hint()
     }
 }
 
@@ -176,7 +227,7 @@ pub fn encode(registry: &Registry, format: Format) -> Result<String, std::fmt::E
 }
 
 /// Answers one request.
-pub fn handle(app: &App, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+pub fn handle(app: &Handler, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     let known =
         path == "/" || path == app.telemetry_path || path == "/-/healthy" || path == "/-/ready";
@@ -239,18 +290,43 @@ fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     resp
 }
 
-/// Binds `--web.listen-address`; ":PORT" means every IPv4 interface, as in Go exporters.
+/// Binds `--web.listen-address`. ":PORT" means every interface, IPv6 and IPv4 alike (one
+/// dual-stack socket, as Go exporters listen), falling back to IPv4 alone where the host has no
+/// IPv6.
 pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
-    match address.strip_prefix(':') {
-        Some(port) => TcpListener::bind(format!("0.0.0.0:{port}")).await,
-        None => TcpListener::bind(address).await,
+    let Some(port) = address.strip_prefix(':') else {
+        return TcpListener::bind(address).await;
+    };
+    let port: u16 = port.parse().map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("bad port in {address:?}"),
+        )
+    })?;
+    match dual_stack(port) {
+        Ok(listener) => Ok(listener),
+        Err(error) => {
+            tracing::debug!(%error, "no IPv6 listener; listening on IPv4 only");
+            TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await
+        }
     }
+}
+
+fn dual_stack(port: u16) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_only_v6(false)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)).into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// Serves until `shutdown` completes, then lets requests in flight finish (bounded).
 pub async fn serve(
     listener: TcpListener,
-    app: Arc<App>,
+    app: Arc<Handler>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
@@ -274,8 +350,8 @@ pub async fn serve(
         let app = Arc::clone(&app);
         let tls = app.web.as_ref().and_then(|w| w.current().tls.clone());
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let resp = app.respond(&req);
-            async move { Ok::<_, Infallible>(resp) }
+            let app = Arc::clone(&app);
+            async move { Ok::<_, Infallible>(app.respond(&req).await) }
         });
         let http = http.clone();
         let watcher = graceful.watcher();
@@ -318,6 +394,34 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("received SIGINT, shutting down"),
+        () = terminate => tracing::info!("received SIGTERM, shutting down"),
+    }
 }
 
 /// The address actually bound (useful with port 0).

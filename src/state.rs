@@ -39,10 +39,23 @@ impl Status {
     }
 }
 
+/// The outcome of account discovery (STS GetCallerIdentity, Organizations ListAccounts); only
+/// AWS modes discover, file mode never has one.
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    pub last_ok: bool,
+    pub last_success: Option<SystemTime>,
+    /// Failed discoveries, indexed by [`Reason::index`].
+    pub errors: [u64; Reason::ALL.len()],
+}
+
 /// The handle shared by the refreshers (writers) and the HTTP server (readers).
 #[derive(Debug, Default)]
 pub struct Shared {
     targets: RwLock<BTreeMap<String, Arc<Status>>>,
+    discovery: RwLock<Option<Discovery>>,
+    /// Per-target refresh loops that ended unexpectedly and were restarted.
+    task_restarts: AtomicU64,
     /// Bumped by every change, so an encoded /metrics body can be reused until the next one.
     generation: AtomicU64,
 }
@@ -55,6 +68,42 @@ impl Shared {
     /// Changes whenever any status changes.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn discovery(&self) -> Option<Discovery> {
+        self.discovery
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records the outcome of one account discovery.
+    pub fn record_discovery(&self, result: Result<SystemTime, Reason>) {
+        let mut discovery = self
+            .discovery
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let d = discovery.get_or_insert_with(Discovery::default);
+        match result {
+            Ok(at) => {
+                d.last_ok = true;
+                d.last_success = Some(at);
+            }
+            Err(reason) => {
+                d.last_ok = false;
+                d.errors[reason.index()] += 1;
+            }
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn task_restarts(&self) -> u64 {
+        self.task_restarts.load(Ordering::Relaxed)
+    }
+
+    pub fn record_task_restart(&self) {
+        self.task_restarts.fetch_add(1, Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Every target's status, in key order; cheap (`Arc` clones), never blocks on a refresh.
@@ -71,15 +120,25 @@ impl Shared {
         self.read().values().any(|s| s.data.is_some())
     }
 
-    /// Adds a target, or updates its hint and name; its data and counters stay.
+    /// Adds a target, or updates its hint and name; its data and counters stay. The only way a
+    /// target enters the state.
     pub fn register(&self, key: &str, account_hint: Option<String>, account_name: Option<String>) {
-        self.update(key, |s| {
-            s.account_hint = account_hint;
-            s.account_name = account_name;
-        });
+        let mut targets = self.targets.write().unwrap_or_else(PoisonError::into_inner);
+        let mut next = match targets.get(key) {
+            Some(status) => Status::clone(status),
+            None => Status {
+                key: key.to_owned(),
+                ..Status::default()
+            },
+        };
+        next.account_hint = account_hint;
+        next.account_name = account_name;
+        targets.insert(key.to_owned(), Arc::new(next));
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Forgets a target: its series leave /metrics.
+    /// Forgets a target for good: its series leave /metrics, and a refresh of it that ends
+    /// later (aborted, but past its last await) changes nothing.
     pub fn remove(&self, key: &str) {
         let mut targets = self.targets.write().unwrap_or_else(PoisonError::into_inner);
         targets.remove(key);
@@ -98,6 +157,9 @@ impl Shared {
         took: Duration,
     ) -> Result<(), String> {
         let mut targets = self.targets.write().unwrap_or_else(PoisonError::into_inner);
+        if !targets.contains_key(key) {
+            return Ok(()); // removed meanwhile: stays removed
+        }
         let account = data.report.account_id.as_str();
         if let Some(other) = targets.values().find(|s| {
             s.key != key
@@ -107,7 +169,10 @@ impl Shared {
         }) {
             return Err(other.key.clone());
         }
-        let mut next = Self::current(&targets, key);
+        let mut next = targets
+            .get(key)
+            .map(|s| Status::clone(s))
+            .unwrap_or_default();
         next.data = Some(Arc::new(data));
         next.last_refresh_ok = Some(true);
         next.last_success = Some(at);
@@ -130,23 +195,16 @@ impl Shared {
         self.targets.read().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Changes a registered target; a key that is not (or no longer) registered is left alone.
     fn update(&self, key: &str, change: impl FnOnce(&mut Status)) {
         let mut targets = self.targets.write().unwrap_or_else(PoisonError::into_inner);
-        let mut next = Self::current(&targets, key);
+        let Some(current) = targets.get(key) else {
+            return;
+        };
+        let mut next = Status::clone(current);
         change(&mut next);
         targets.insert(key.to_owned(), Arc::new(next));
         self.generation.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// A copy of a target's status to change, or a fresh one.
-    fn current(targets: &BTreeMap<String, Arc<Status>>, key: &str) -> Status {
-        match targets.get(key) {
-            Some(status) => Status::clone(status),
-            None => Status {
-                key: key.to_owned(),
-                ..Status::default()
-            },
-        }
     }
 }
 
@@ -198,14 +256,52 @@ mod tests {
         assert_eq!(a.account_name.as_deref(), Some("prod"));
         assert!(shared.is_ready());
         // One account, one target: b cannot publish a's account; a can publish it again.
+        shared.register("b", None, None);
         let taken = shared.record_success("b", data("111111111111"), at, Duration::ZERO);
         assert_eq!(taken, Err("a".to_owned()));
-        assert!(shared.status("b").is_none(), "nothing recorded for b");
+        assert!(
+            shared.status("b").is_some_and(|b| b.data.is_none()),
+            "nothing recorded for b"
+        );
         assert_eq!(
             shared.record_success("a", data("111111111111"), at, Duration::ZERO),
             Ok(())
         );
         shared.remove("a");
+        shared.remove("b");
         assert!(shared.snapshot().is_empty());
+    }
+
+    #[test]
+    fn a_removed_target_stays_removed() {
+        let shared = Shared::new();
+        shared.register("a", Some("111111111111".into()), None);
+        shared.remove("a");
+        // A refresh that was aborted but got past its last await ends now.
+        let at = SystemTime::UNIX_EPOCH;
+        assert_eq!(
+            shared.record_success("a", data("111111111111"), at, Duration::ZERO),
+            Ok(())
+        );
+        shared.record_failure("a", Reason::Network, Duration::ZERO);
+        assert!(shared.status("a").is_none(), "no resurrection");
+        assert!(shared.snapshot().is_empty());
+    }
+
+    #[test]
+    fn discovery_is_recorded() {
+        let shared = Shared::new();
+        assert!(
+            shared.discovery().is_none(),
+            "file mode: no discovery series"
+        );
+        shared.record_discovery(Err(Reason::AccessDenied));
+        let d = shared.discovery().unwrap();
+        assert!(!d.last_ok && d.last_success.is_none());
+        assert_eq!(d.errors[Reason::AccessDenied.index()], 1);
+        shared.record_discovery(Ok(SystemTime::UNIX_EPOCH));
+        let d = shared.discovery().unwrap();
+        assert!(d.last_ok && d.last_success == Some(SystemTime::UNIX_EPOCH));
+        assert_eq!(d.errors[Reason::AccessDenied.index()], 1, "kept");
     }
 }

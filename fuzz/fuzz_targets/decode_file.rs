@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(fetched) = iam_mfa_exporter::report::file::decode(data.to_vec(), Some(0)) {
+    if let Ok(fetched) = iam_mfa_exporter::report::decode_file(data.to_vec(), Some(0)) {
         let _ = fetched.into_account_data();
     }
 });

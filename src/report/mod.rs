@@ -1,16 +1,14 @@
-//! The IAM credential report: where it comes from (AWS or a file), how it is parsed, and what is
-//! kept of it.
-//!
-//! Flow of one refresh: [`fetch`] or [`file`] yields a [`Fetched`] (raw CSV plus what AWS says
-//! about the account), [`parse`] turns the CSV into an [`AccountReport`], and [`AccountData`]
-//! joins the two into the immutable value the collector reads.
+//! The IAM credential report, pure: no I/O, no SDK types. A [`crate::source`] yields a
+//! [`Fetched`] (raw CSV plus what AWS says about the account); [`parse`] turns the CSV into an
+//! [`AccountReport`]; [`Fetched::into_account_data`] joins the two into the immutable
+//! [`AccountData`] the collector reads. [`decode`] turns a report file's bytes into a `Fetched`.
 
-pub mod fetch;
-pub mod file;
+pub mod decode;
 pub mod model;
 pub mod parse;
 pub mod timestamp;
 
+pub use decode::decode_file;
 pub use model::{AccountReport, NonCompliantUser, RootRow, UnixSeconds};
 pub use parse::{parse, ReportError, MAX_REPORT_BYTES};
 
@@ -21,6 +19,9 @@ pub struct AccountSummary {
     pub root_mfa_enabled: bool,
     /// GetAccountSummary `AccountAccessKeysPresent`.
     pub root_access_keys_present: bool,
+    /// GetAccountSummary `AccountPasswordPresent`; `None` when the answer lacks the key (older
+    /// endpoints, moto).
+    pub root_password_present: Option<bool>,
     /// Account ids whose root user (`arn:PARTITION:iam::ACCOUNT:root`) has an assigned virtual
     /// MFA device, from ListVirtualMFADevices.
     pub virtual_mfa_root_accounts: Vec<String>,
@@ -71,6 +72,17 @@ impl AccountData {
         }
     }
 
+    /// Whether root has a console password. The report's root row wins when it says true or
+    /// false: it is AWS's own statement, of the same moment as the rest of the report. Reports
+    /// written before late 2024 say `not_supported` there; then AWS mode falls back to
+    /// GetAccountSummary's `AccountPasswordPresent`, so an Organizations member whose root
+    /// credentials were removed centrally is known to have none. File mode has no summary: the
+    /// value stays unknown (absent series).
+    pub fn root_password_enabled(&self) -> Option<bool> {
+        let row = self.report.root.as_ref().and_then(|r| r.password_enabled);
+        row.or_else(|| self.summary.as_ref().and_then(|s| s.root_password_present))
+    }
+
     /// Active root access keys: the root row's count; without a root row, AWS mode falls back to
     /// GetAccountSummary's `AccountAccessKeysPresent` (0 or 1).
     pub fn root_access_keys_active(&self) -> Option<u8> {
@@ -79,5 +91,90 @@ impl AccountData {
             (_, Some(s)) => Some(u8::from(s.root_access_keys_present)),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(row: Option<Option<bool>>, summary: Option<Option<bool>>) -> AccountData {
+        AccountData {
+            report: AccountReport {
+                account_id: "123456789012".into(),
+                users: 0,
+                console_users: 0,
+                console_users_mfa_enabled: 0,
+                users_mfa_enabled: 0,
+                console_users_without_mfa: vec![],
+                root: row.map(|password_enabled| RootRow {
+                    password_enabled,
+                    mfa_active: false,
+                    access_keys_active: None,
+                    password_last_used: None,
+                }),
+            },
+            generated_at: None,
+            summary: summary.map(|root_password_present| AccountSummary {
+                root_mfa_enabled: false,
+                root_access_keys_present: false,
+                root_password_present,
+                virtual_mfa_root_accounts: vec![],
+            }),
+            root_virtual_mfa: None,
+        }
+    }
+
+    /// Root password: (root row, GetAccountSummary AccountPasswordPresent) → the verdict.
+    /// Row: `Some(Some(b))` says b, `Some(None)` says not_supported, `None` is no root row.
+    /// Summary: `Some(Some(b))` present with 1/0, `Some(None)` without the key, `None` file mode.
+    #[test]
+    fn root_password_decision_table() {
+        let rows = [
+            ("row true", Some(Some(true))),
+            ("row false", Some(Some(false))),
+            ("row not_supported", Some(None)),
+            ("no root row", None),
+        ];
+        let summaries = [
+            ("summary 1", Some(Some(true))),
+            ("summary 0", Some(Some(false))),
+            ("summary without key", Some(None)),
+            ("file mode", None),
+        ];
+        let want = |row: Option<Option<bool>>, summary: Option<Option<bool>>| match row {
+            Some(Some(said)) => Some(said),
+            _ => summary.flatten(),
+        };
+        let mut seen = 0;
+        for (row_name, row) in rows {
+            for (summary_name, summary) in summaries {
+                let got = data(row, summary).root_password_enabled();
+                assert_eq!(got, want(row, summary), "{row_name} × {summary_name}");
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 16);
+        // The cases the on-call engineer cares about, spelled out.
+        assert_eq!(
+            data(Some(None), Some(Some(false))).root_password_enabled(),
+            Some(false),
+            "not_supported row, AWS says no password: no page"
+        );
+        assert_eq!(
+            data(Some(Some(true)), Some(Some(false))).root_password_enabled(),
+            Some(true),
+            "the row wins"
+        );
+        assert_eq!(
+            data(Some(None), None).root_password_enabled(),
+            None,
+            "file mode stays unknown"
+        );
+        assert_eq!(
+            data(Some(None), Some(None)).root_password_enabled(),
+            None,
+            "no key: unknown, never 0"
+        );
     }
 }

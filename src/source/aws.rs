@@ -1,20 +1,21 @@
-//! AWS mode: GenerateCredentialReport until COMPLETE, GetCredentialReport, GetAccountSummary and
-//! ListVirtualMFADevices, with the SDK's timeouts and retries (see `accounts::sdk_config`) and our
-//! own capped backoff on top.
+//! AWS mode: the IAM calls of one refresh — GenerateCredentialReport until COMPLETE,
+//! GetCredentialReport, GetAccountSummary and ListVirtualMFADevices — with the SDK's timeouts and
+//! retries ([`crate::aws`]) and our own capped backoff on top. Yields an unparsed
+//! [`Fetched`]; parsing is [`crate::report`]'s.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::operation::get_credential_report::GetCredentialReportError;
 use aws_sdk_iam::types::{AssignmentStatusType, ReportStateType, SummaryKeyType};
 use aws_sdk_iam::Client;
 
-use super::parse::root_account_of_arn;
-use super::{AccountSummary, Fetched, ReportError, MAX_REPORT_BYTES};
+use crate::arn::root_account_of_arn;
+use crate::aws::aws_error;
 use crate::error::{Error, Reason};
+use crate::report::{AccountSummary, Fetched, ReportError, MAX_REPORT_BYTES};
 
 /// Polling of a report that is being generated: capped exponential backoff, bounded attempts.
 #[derive(Debug, Clone, Copy)]
@@ -146,11 +147,8 @@ impl AwsSource {
             .send()
             .await
             .map_err(|e| aws_error("GetAccountSummary", e))?;
-        let value = |key: SummaryKeyType| {
-            out.summary_map()
-                .and_then(|m| m.get(&key))
-                .is_some_and(|v| *v > 0)
-        };
+        let get = |key: SummaryKeyType| out.summary_map().and_then(|m| m.get(&key)).map(|v| *v > 0);
+        let value = |key: SummaryKeyType| get(key).unwrap_or(false);
         let mut virtual_mfa_root_accounts = Vec::new();
         let mut pages = self
             .client
@@ -168,90 +166,9 @@ impl AwsSource {
         Ok(AccountSummary {
             root_mfa_enabled: value(SummaryKeyType::AccountMfaEnabled),
             root_access_keys_present: value(SummaryKeyType::AccountAccessKeysPresent),
+            root_password_present: get(SummaryKeyType::AccountPasswordPresent),
             virtual_mfa_root_accounts,
         })
-    }
-}
-
-/// Turns an SDK error into our error: a bounded reason plus the whole cause chain.
-pub(crate) fn aws_error<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let message = cause_chain(&error);
-    let reason = match &error {
-        SdkError::ServiceError(e) => match e.err().code() {
-            Some(code) => reason_of_code(code),
-            None => reason_of_response(e.raw()),
-        },
-        SdkError::TimeoutError(_) => Reason::Timeout,
-        SdkError::DispatchFailure(e) if e.is_timeout() => Reason::Timeout,
-        // Identity resolution fails as a dispatch failure too: no or bad credentials.
-        SdkError::DispatchFailure(_) if message.contains("credentials") => Reason::Credentials,
-        SdkError::DispatchFailure(e) if e.is_user() => Reason::Other,
-        // Refused, reset, closed before the answer (hyper reports some of these as "other").
-        SdkError::DispatchFailure(_) => Reason::Network,
-        SdkError::ResponseError(_) => Reason::Network,
-        _ => Reason::Other,
-    };
-    Error::Aws {
-        operation,
-        reason,
-        message,
-    }
-}
-
-/// For an error response the SDK could not read a code from (IAM answers
-/// `<ErrorResponse><Error><Code>`; some emulators and proxies nest it in `<Errors>`): the first
-/// `<Code>` of the body, else the HTTP status.
-fn reason_of_response(response: &HttpResponse) -> Reason {
-    let body = response.body().bytes().unwrap_or_default();
-    let code = std::str::from_utf8(body).ok().and_then(|text| {
-        let start = text.find("<Code>")? + "<Code>".len();
-        let len = text[start..].find("</Code>")?;
-        Some(text[start..start + len].trim().to_owned())
-    });
-    match (code, response.status().as_u16()) {
-        (Some(code), _) => reason_of_code(&code),
-        (None, 401 | 403) => Reason::AccessDenied,
-        (None, 429) => Reason::Throttled,
-        _ => Reason::Other,
-    }
-}
-
-/// "outer: inner: innermost", skipping a cause whose text its parent already shows. (The SDK's
-/// own Display says only "dispatch failure"; its `DisplayErrorContext` appends a Debug dump.)
-fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
-}
-
-fn reason_of_code(code: &str) -> Reason {
-    match code {
-        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "NotAuthorized" => {
-            Reason::AccessDenied
-        }
-        "Throttling"
-        | "ThrottlingException"
-        | "RequestLimitExceeded"
-        | "LimitExceeded"
-        | "TooManyRequestsException" => Reason::Throttled,
-        "InvalidClientTokenId"
-        | "SignatureDoesNotMatch"
-        | "ExpiredToken"
-        | "ExpiredTokenException"
-        | "InvalidAccessKeyId"
-        | "UnrecognizedClientException" => Reason::Credentials,
-        _ => Reason::Other,
     }
 }
 
@@ -265,41 +182,5 @@ mod tests {
         let delays: Vec<u64> = (0..7).map(|a| b.delay(a).as_secs()).collect();
         assert_eq!(delays, [1, 2, 4, 8, 16, 16, 16]);
         assert_eq!(b.delay(u32::MAX), Duration::from_secs(16));
-    }
-
-    #[test]
-    fn error_codes_map_to_reasons() {
-        assert_eq!(reason_of_code("AccessDenied"), Reason::AccessDenied);
-        assert_eq!(reason_of_code("Throttling"), Reason::Throttled);
-        assert_eq!(reason_of_code("LimitExceeded"), Reason::Throttled);
-        assert_eq!(reason_of_code("InvalidClientTokenId"), Reason::Credentials);
-        assert_eq!(reason_of_code("ServiceFailure"), Reason::Other);
-    }
-
-    fn response(status: u16, body: &str) -> HttpResponse {
-        HttpResponse::new(
-            status.try_into().unwrap(),
-            aws_smithy_types::body::SdkBody::from(body),
-        )
-    }
-
-    #[test]
-    fn codes_are_found_in_bodies_the_sdk_cannot_read() {
-        let nested = "<ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>no</Message></Error></Errors></ErrorResponse>";
-        assert_eq!(
-            reason_of_response(&response(403, nested)),
-            Reason::AccessDenied
-        );
-        let token = nested.replace("AccessDenied", "InvalidClientTokenId");
-        assert_eq!(
-            reason_of_response(&response(403, &token)),
-            Reason::Credentials
-        );
-        assert_eq!(reason_of_response(&response(403, "")), Reason::AccessDenied);
-        assert_eq!(
-            reason_of_response(&response(429, "busy")),
-            Reason::Throttled
-        );
-        assert_eq!(reason_of_response(&response(500, "<Code>")), Reason::Other);
     }
 }

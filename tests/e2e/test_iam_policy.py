@@ -66,7 +66,7 @@ def test_missing_permission_is_a_clean_access_denied(authorized):
     m = parse_metrics(result.stdout)
     assert m['aws_iam_refresh_errors_total{target="self",reason="access_denied"}'] == 1
     assert m['aws_iam_refresh_success{target="self"}'] == 0
-    errors = [line for line in result.stderr.splitlines() if "level=error" in line]
+    errors = [line for line in result.stderr.splitlines() if "level=ERROR" in line]
     assert len(errors) == 1 and "reason=access_denied" in errors[0] and "GenerateCredentialReport" in errors[0], result.stderr
 
 

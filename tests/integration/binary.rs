@@ -70,7 +70,7 @@ fn once_fails_on_a_broken_report_with_one_clear_line() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     let lines: Vec<&str> = stderr
         .lines()
-        .filter(|l| l.contains("level=error"))
+        .filter(|l| l.contains("level=ERROR"))
         .collect();
     assert_eq!(lines.len(), 1, "{stderr}");
     assert!(lines[0].contains("reason=report_invalid"), "{stderr}");
@@ -81,6 +81,26 @@ fn once_fails_on_a_broken_report_with_one_clear_line() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let series = format!("aws_iam_refresh_success{{target=\"{}\"}}", report.display());
     assert_eq!(value(&stdout, &series), Some(0.0), "{stdout}");
+}
+
+#[test]
+fn levels_are_written_alike_in_logfmt_and_json() {
+    let missing = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-such-report.csv");
+    let stderr = |format: &str| {
+        let out = exporter()
+            .args(["--once", "--log.format", format, "--report.file"])
+            .arg(&missing)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let logfmt = stderr("logfmt");
+    assert!(
+        logfmt.contains(" level=ERROR ") && logfmt.contains(" msg=\"refresh failed"),
+        "{logfmt}"
+    );
+    let json = stderr("json");
+    assert!(json.contains("\"level\":\"ERROR\""), "{json}");
 }
 
 #[test]
@@ -110,8 +130,13 @@ fn aws_mode_with_a_dead_endpoint_fails_cleanly() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("reason=network"), "{stderr}");
     let stdout = String::from_utf8(out.stdout).unwrap();
+    // The own account's id is asked of STS first: that discovery fails, visibly.
     assert!(
-        stdout.contains("aws_iam_refresh_errors_total{target=\"self\",reason=\"network\"} 1"),
+        stdout.contains("aws_iam_account_discovery_errors_total{reason=\"network\"} 1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("aws_iam_account_discovery_success 0"),
         "{stdout}"
     );
 }
@@ -126,6 +151,11 @@ fn aws_mode_without_credentials_fails_cleanly() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("reason=credentials"), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("aws_iam_account_discovery_errors_total{reason=\"credentials\"} 1"),
+        "{stdout}"
+    );
 }
 
 /// A running exporter whose stderr is collected line by line.
@@ -228,7 +258,7 @@ fn serves_keeps_last_good_data_and_stops_on_sigterm() {
     );
     let failure = running.wait_log("refresh failed");
     for part in [
-        "level=warn",
+        "level=WARN",
         "reason=report_invalid",
         "retry_in=200ms",
         "account_id=123456789012",

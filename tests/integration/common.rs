@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use iam_mfa_exporter::collector::{BuildInfo, Collector};
-use iam_mfa_exporter::refresh::{FixedClock, Refresher, Source};
-use iam_mfa_exporter::report::file::FileSource;
-use iam_mfa_exporter::server::{self, App};
+use iam_mfa_exporter::refresh::{FixedClock, Refresher};
+use iam_mfa_exporter::server::{self, Handler};
+use iam_mfa_exporter::source::FileSource;
+use iam_mfa_exporter::source::Source;
 use iam_mfa_exporter::state::Shared;
 
 /// 2026-11-24T12:00:00Z: "now" in golden files.
@@ -51,6 +52,7 @@ impl TestExporter {
             revision: "pinned".into(),
         };
         let registry = Collector::new(Arc::clone(&shared), build, max_user_series).into_registry();
+        shared.register(&report.display().to_string(), None, None);
         let refresher = Refresher::new(
             report.display().to_string(),
             Source::File(FileSource::new(report)),
@@ -62,7 +64,7 @@ impl TestExporter {
         )));
         let listener = runtime.block_on(server::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = Arc::new(App {
+        let app = Arc::new(Handler {
             shared: Arc::clone(&shared),
             registry,
             telemetry_path: "/metrics".into(),

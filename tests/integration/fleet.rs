@@ -42,7 +42,6 @@ fn run(files: &[&str], cap: usize) -> (bool, String) {
         )
         .refresh_once()
         .await
-        .unwrap()
     });
     (ok, encode(&registry, Format::PrometheusText).unwrap())
 }
@@ -77,8 +76,8 @@ fn accounts_are_separate_and_the_user_cap_is_global() {
         ),
         Some(2.0)
     );
-    // Totals stay exact; the cap of 2 per-user series is shared, filled in target (path) order:
-    // examples/… first (bob, carol), so dave+admin and tests/…'s legacy are left out.
+    // Totals stay exact; the cap of 2 per-user series is shared fairly: the account with one
+    // offender (111122223333's legacy) keeps its series, examples/… gets the rest (bob only).
     assert_eq!(
         value(
             &body,
@@ -86,32 +85,89 @@ fn accounts_are_separate_and_the_user_cap_is_global() {
         ),
         Some(3.0)
     );
-    let per_user = body
+    let per_user: Vec<&str> = body
         .lines()
         .filter(|l| l.starts_with("aws_iam_console_user_without_mfa{"))
-        .count();
-    assert_eq!(per_user, 2, "{body}");
+        .collect();
     assert_eq!(
-        value(
-            &body,
-            "aws_iam_user_series_dropped{account_id=\"123456789012\"}"
-        ),
-        Some(1.0)
+        per_user,
+        [
+            "aws_iam_console_user_without_mfa{account_id=\"123456789012\",user=\"bob\"} 1",
+            "aws_iam_console_user_without_mfa{account_id=\"111122223333\",user=\"legacy\"} 1",
+        ],
+        "{body}"
     );
-    assert_eq!(
-        value(
-            &body,
-            "aws_iam_user_series_dropped{account_id=\"111122223333\"}"
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "aws_iam_user_series_dropped{account_id=\"210987654321\"}"
-        ),
-        Some(0.0)
-    );
+    for (account, dropped) in [
+        ("123456789012", 2.0),
+        ("111122223333", 0.0),
+        ("210987654321", 0.0),
+    ] {
+        assert_eq!(
+            value(
+                &body,
+                &format!("aws_iam_user_series_dropped{{account_id=\"{account}\"}}")
+            ),
+            Some(dropped),
+            "{account}"
+        );
+    }
+}
+
+/// A report of `account` with `offenders` console users without MFA.
+fn report_with_offenders(account: &str, offenders: usize) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fair-cap");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut csv = String::from("user,arn,user_creation_time,password_enabled,mfa_active\n");
+    for i in 0..offenders.max(1) {
+        let console = if i < offenders { "true" } else { "false" };
+        csv.push_str(&format!(
+            "u{i:05},arn:aws:iam::{account}:user/u{i:05},2020-01-01T00:00:00+00:00,{console},false\n"
+        ));
+    }
+    let path = dir.join(format!("{account}.csv"));
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+#[test]
+fn one_big_account_does_not_silence_the_others() {
+    // 1,000 offenders in one account, 5 and 1 in two others, a cap of 30: the small accounts
+    // keep every per-user series (so their alerts fire), the big one gets what is left.
+    let files = [
+        report_with_offenders("100000000001", 1000),
+        report_with_offenders("100000000002", 5),
+        report_with_offenders("100000000003", 1),
+    ];
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (ok, body) = run(&refs, 30);
+    assert!(ok, "{body}");
+    let series = |account: &str| {
+        body.lines()
+            .filter(|l| {
+                l.starts_with(&format!(
+                    "aws_iam_console_user_without_mfa{{account_id=\"{account}\","
+                ))
+            })
+            .count()
+    };
+    assert_eq!(series("100000000001"), 24);
+    assert_eq!(series("100000000002"), 5);
+    assert_eq!(series("100000000003"), 1);
+    for (account, dropped) in [
+        ("100000000001", 976.0),
+        ("100000000002", 0.0),
+        ("100000000003", 0.0),
+    ] {
+        assert_eq!(
+            value(
+                &body,
+                &format!("aws_iam_user_series_dropped{{account_id=\"{account}\"}}")
+            ),
+            Some(dropped),
+            "{account}"
+        );
+    }
 }
 
 #[test]

@@ -55,18 +55,49 @@ fn fixtures_match_golden_files() {
         }
         let want = std::fs::read_to_string(&golden)
             .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", golden.display()));
-        if sorted_lines(&body) != sorted_lines(&want) {
+        // Exact text: families in catalogue order, series in account then user order, so a
+        // sample printed under the wrong `# TYPE` block cannot pass.
+        if body != want {
             mismatches.push(format!("{name}:\n--- want\n{want}\n--- got\n{body}"));
         }
+        assert_no_duplicate_series(name, &body);
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
-/// Series order within a family is not part of the contract: compare line sets per family.
-fn sorted_lines(body: &str) -> Vec<&str> {
-    let mut lines: Vec<&str> = body.lines().collect();
-    lines.sort_unstable();
-    lines
+/// Prometheus rejects (or half-drops) an exposition with the same series twice.
+fn assert_no_duplicate_series(name: &str, body: &str) {
+    let mut seen = std::collections::HashSet::new();
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        let series = line.rsplit_once(' ').map_or(line, |(series, _)| series);
+        assert!(seen.insert(series), "{name}: duplicate series {series}");
+    }
+}
+
+#[test]
+fn a_report_with_a_duplicate_user_is_rejected_whole() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("duplicate-user");
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = repo_path("examples/credential-report.csv");
+    let text = std::fs::read_to_string(&good).unwrap();
+    let bob = text.lines().find(|l| l.starts_with("bob,")).unwrap();
+    let path = dir.join("report.csv");
+    std::fs::write(&path, &text).unwrap();
+    let exporter = TestExporter::start(&path, 1000);
+    exporter.refresh().unwrap();
+    // The same user again, differently cased, as a hand-edited recording had it.
+    std::fs::write(&path, format!("{text}{}\n", bob.replacen("bob", "BOB", 1))).unwrap();
+    let error = exporter.refresh().unwrap_err().to_string();
+    assert!(error.contains("user \"BOB\" already appears on line"), "{error}");
+    let (_, _, body) = get(&exporter.url("/metrics"), None);
+    assert_no_duplicate_series("duplicate-user", &body);
+    assert_eq!(
+        body.matches("aws_iam_console_user_without_mfa{account_id=\"123456789012\",user=\"bob\"} 1")
+            .count(),
+        1,
+        "the last good data stays:\n{body}"
+    );
+    assert!(!body.contains("user=\"BOB\""), "{body}");
 }
 
 #[test]
@@ -75,13 +106,23 @@ fn every_metric_appears_in_some_golden_file() {
         .iter()
         .filter_map(|(name, _, _)| std::fs::read_to_string(golden_path(name)).ok())
         .collect();
-    let missing: Vec<&str> = iam_mfa_exporter::collector::METRICS
+    let missing: Vec<&str> = iam_mfa_exporter::metrics::METRICS
         .iter()
         .map(|m| m.name)
-        .filter(|name| !all.contains(&format!("\n{name}{{")))
+        .filter(|name| {
+            !all.contains(&format!("\n{name}{{")) && !all.contains(&format!("\n{name} "))
+        })
         .collect();
-    // aws_iam_root_virtual_mfa exists only in AWS mode: the moto end-to-end test covers it.
-    assert_eq!(missing, ["aws_iam_root_virtual_mfa"]);
+    // These exist only in AWS mode: the moto end-to-end tests cover them.
+    assert_eq!(
+        missing,
+        [
+            "aws_iam_root_virtual_mfa",
+            "aws_iam_account_discovery_success",
+            "aws_iam_account_discovery_last_success_timestamp_seconds",
+            "aws_iam_account_discovery_errors_total",
+        ]
+    );
 }
 
 #[test]

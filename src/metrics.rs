@@ -1,0 +1,204 @@
+//! The metric catalogue: every metric's name, type, labels and HELP, in exposition order. This
+//! is the public API (docs/metrics.md is checked against [`METRICS`]); how values are computed
+//! is [`crate::collector`]'s.
+//!
+//! HELP texts describe the metric only. That report metrics are cached between background
+//! refreshes is said once, in the HELP of
+//! `aws_iam_credential_report_generated_timestamp_seconds`, which also says how old they are.
+
+/// One metric of the public API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricDef {
+    pub name: &'static str,
+    pub kind: MetricKind,
+    /// Every label, in order. Health series of a report file carry `target` in place of
+    /// `account_id` until its account is known (docs/metrics.md).
+    pub labels: &'static [&'static str],
+    pub help: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Gauge,
+    Counter,
+}
+
+impl MetricKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Gauge => "gauge",
+            MetricKind::Counter => "counter",
+        }
+    }
+}
+
+const fn gauge(
+    name: &'static str,
+    labels: &'static [&'static str],
+    help: &'static str,
+) -> MetricDef {
+    MetricDef {
+        name,
+        kind: MetricKind::Gauge,
+        labels,
+        help,
+    }
+}
+
+pub const USERS: MetricDef = gauge(
+    "aws_iam_users",
+    &["account_id"],
+    "IAM users in the credential report, root excluded.",
+);
+pub const CONSOLE_USERS: MetricDef = gauge(
+    "aws_iam_console_users",
+    &["account_id"],
+    "IAM users with a console password.",
+);
+pub const CONSOLE_USERS_MFA_ENABLED: MetricDef = gauge(
+    "aws_iam_console_users_mfa_enabled",
+    &["account_id"],
+    "Console users with MFA active.",
+);
+pub const CONSOLE_USERS_WITHOUT_MFA: MetricDef = gauge(
+    "aws_iam_console_users_without_mfa",
+    &["account_id"],
+    "Console users without MFA (non-compliant with CIS / Security Hub IAM.5).",
+);
+pub const USERS_MFA_ENABLED: MetricDef = gauge(
+    "aws_iam_users_mfa_enabled",
+    &["account_id"],
+    "IAM users with MFA active, console or not.",
+);
+pub const CONSOLE_USER_WITHOUT_MFA: MetricDef = gauge(
+    "aws_iam_console_user_without_mfa",
+    &["account_id", "user"],
+    "1 for each console user without MFA (capped by --metrics.max-user-series).",
+);
+pub const USER_CREATED: MetricDef = gauge(
+    "aws_iam_user_created_timestamp_seconds",
+    &["account_id", "user"],
+    "Creation time of each console user without MFA.",
+);
+pub const USER_PASSWORD_LAST_USED: MetricDef = gauge(
+    "aws_iam_user_password_last_used_timestamp_seconds",
+    &["account_id", "user"],
+    "Last console sign-in of each console user without MFA, when the report knows it.",
+);
+pub const ROOT_MFA_ENABLED: MetricDef = gauge(
+    "aws_iam_root_mfa_enabled",
+    &["account_id"],
+    "1 if the root user has MFA (GetAccountSummary in AWS mode, the root row in file mode).",
+);
+pub const ROOT_VIRTUAL_MFA: MetricDef = gauge(
+    "aws_iam_root_virtual_mfa",
+    &["account_id"],
+    "1 if a virtual MFA device is assigned to the root user, 0 if not (AWS mode only).",
+);
+pub const ROOT_PASSWORD_ENABLED: MetricDef = gauge(
+    "aws_iam_root_password_enabled",
+    &["account_id"],
+    "1 if the root user has a console password: the report's root row when it says true/false, else (AWS mode) GetAccountSummary AccountPasswordPresent; absent when neither tells.",
+);
+pub const ROOT_ACCESS_KEYS_ACTIVE: MetricDef = gauge(
+    "aws_iam_root_access_keys_active",
+    &["account_id"],
+    "Active root access keys (0-2).",
+);
+pub const ROOT_PASSWORD_LAST_USED: MetricDef = gauge(
+    "aws_iam_root_password_last_used_timestamp_seconds",
+    &["account_id"],
+    "Last console sign-in of the root user, when the report knows it.",
+);
+pub const REPORT_GENERATED: MetricDef = gauge(
+    "aws_iam_credential_report_generated_timestamp_seconds",
+    &["account_id"],
+    "When AWS generated the credential report that the report metrics come from. The exporter caches: it refreshes in the background and a scrape never calls AWS (file mode: GeneratedTime, or the file's modification time for raw CSV).",
+);
+pub const REFRESH_SUCCESS: MetricDef = gauge(
+    "aws_iam_refresh_success",
+    &["account_id"],
+    "1 if the last background refresh worked, 0 if it failed (the last good data is still served).",
+);
+pub const LAST_SUCCESSFUL_REFRESH: MetricDef = gauge(
+    "aws_iam_last_successful_refresh_timestamp_seconds",
+    &["account_id"],
+    "When the last successful background refresh ended.",
+);
+pub const REFRESH_DURATION: MetricDef = gauge(
+    "aws_iam_refresh_duration_seconds",
+    &["account_id"],
+    "How long the last background refresh took, successful or not.",
+);
+pub const REFRESH_ERRORS: MetricDef = MetricDef {
+    name: "aws_iam_refresh_errors_total",
+    kind: MetricKind::Counter,
+    labels: &["account_id", "reason"],
+    help: "Failed background refreshes, by reason.",
+};
+pub const USER_SERIES_DROPPED: MetricDef = gauge(
+    "aws_iam_user_series_dropped",
+    &["account_id"],
+    "Console users without MFA whose per-user series were left out by --metrics.max-user-series.",
+);
+pub const ACCOUNT_DISCOVERY_SUCCESS: MetricDef = gauge(
+    "aws_iam_account_discovery_success",
+    &[],
+    "1 if the last account discovery (STS GetCallerIdentity, Organizations ListAccounts) worked, 0 if it failed (retried with capped backoff; the known accounts keep refreshing). AWS mode only.",
+);
+pub const ACCOUNT_DISCOVERY_LAST_SUCCESS: MetricDef = gauge(
+    "aws_iam_account_discovery_last_success_timestamp_seconds",
+    &[],
+    "When the last successful account discovery ended.",
+);
+pub const ACCOUNT_DISCOVERY_ERRORS: MetricDef = MetricDef {
+    name: "aws_iam_account_discovery_errors_total",
+    kind: MetricKind::Counter,
+    labels: &["reason"],
+    help: "Failed account discoveries, by reason.",
+};
+pub const REFRESH_TASK_RESTARTS: MetricDef = MetricDef {
+    name: "aws_iam_refresh_task_restarts_total",
+    kind: MetricKind::Counter,
+    labels: &[],
+    help: "Per-account refresh loops that ended unexpectedly (a panic) and were restarted.",
+};
+pub const ACCOUNT_INFO: MetricDef = gauge(
+    "aws_iam_account_info",
+    &["account_id", "account_name"],
+    "1 for every account the exporter knows, labelled with its name (AWS Organizations or --aws.account-name); join on account_id.",
+);
+pub const BUILD_INFO: MetricDef = gauge(
+    "aws_iam_exporter_build_info",
+    &["version", "revision"],
+    "A metric with a constant 1 value labelled by the exporter's version and revision.",
+);
+
+/// Every metric the exporter can expose, in exposition order.
+pub const METRICS: &[MetricDef] = &[
+    USERS,
+    CONSOLE_USERS,
+    CONSOLE_USERS_MFA_ENABLED,
+    CONSOLE_USERS_WITHOUT_MFA,
+    USERS_MFA_ENABLED,
+    CONSOLE_USER_WITHOUT_MFA,
+    USER_CREATED,
+    USER_PASSWORD_LAST_USED,
+    ROOT_MFA_ENABLED,
+    ROOT_VIRTUAL_MFA,
+    ROOT_PASSWORD_ENABLED,
+    ROOT_ACCESS_KEYS_ACTIVE,
+    ROOT_PASSWORD_LAST_USED,
+    REPORT_GENERATED,
+    REFRESH_SUCCESS,
+    LAST_SUCCESSFUL_REFRESH,
+    REFRESH_DURATION,
+    REFRESH_ERRORS,
+    USER_SERIES_DROPPED,
+    ACCOUNT_DISCOVERY_SUCCESS,
+    ACCOUNT_DISCOVERY_LAST_SUCCESS,
+    ACCOUNT_DISCOVERY_ERRORS,
+    REFRESH_TASK_RESTARTS,
+    ACCOUNT_INFO,
+    BUILD_INFO,
+];
