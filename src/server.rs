@@ -447,7 +447,32 @@ The report is fetched in the background; a scrape reads the cached result.</p>
 
 #[cfg(test)]
 mod tests {
-    use super::{too_many_requests, Format};
+    use super::{bind, too_many_requests, Format};
+
+    #[tokio::test]
+    async fn colon_port_listens_on_ipv4_and_ipv6() {
+        let listener = bind(":0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accept = tokio::spawn(async move {
+            for _ in 0..2 {
+                let _ = listener.accept().await.unwrap();
+            }
+        });
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("IPv4");
+        // Where the host has IPv6 at all (a loopback listener can be made), it must be served.
+        if std::net::TcpListener::bind("[::1]:0").is_ok() {
+            tokio::net::TcpStream::connect(("::1", port))
+                .await
+                .expect("IPv6");
+        } else {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+        }
+        accept.await.unwrap();
+    }
 
     #[test]
     fn over_the_limit_is_503_with_retry_after() {

@@ -37,6 +37,7 @@ class FaultProxy:
         self.upstream_port = upstream_port
         self.key_account = {}        # access key id -> account id (learned from AssumeRole)
         self.rules = []              # [{"account", "action", "fault", "times"}]
+        self.rewrites = {}           # action -> function(body bytes) -> body bytes
         self.calls = Counter()       # (account or "default", action) -> count
         self.lock = threading.Lock()
         proxy = self
@@ -66,6 +67,12 @@ class FaultProxy:
 
     def fail_account(self, account_id: str, fault=ACCESS_DENIED):
         self.inject(fault, account=account_id)
+
+    def rewrite(self, action, change):
+        """Passes `action`'s successful answers through `change(body) -> body` (to model what AWS
+        answers and moto does not)."""
+        with self.lock:
+            self.rewrites[action] = change
 
     def heal(self, account_id=None):
         """Removes the rules of one account, or all rules."""
@@ -116,6 +123,10 @@ class FaultProxy:
             if len(role) > 4 and learned:
                 with self.lock:
                     self.key_account[learned.group(1).decode()] = role[4]
+        with self.lock:
+            change = self.rewrites.get(action)
+        if change and resp.status == 200:
+            data = change(data)
         headers = {k: v for k, v in resp.getheaders() if k.lower() not in ("transfer-encoding", "connection", "content-length")}
         if fault and fault[0] == "truncate":
             # Promise the whole body, send half of it, hang up.

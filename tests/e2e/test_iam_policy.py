@@ -64,8 +64,8 @@ def test_missing_permission_is_a_clean_access_denied(authorized):
     result = once(moto, limited)
     assert result.returncode == 1
     m = parse_metrics(result.stdout)
-    assert m['aws_iam_refresh_errors_total{target="self",reason="access_denied"}'] == 1
-    assert m['aws_iam_refresh_success{target="self"}'] == 0
+    assert m['aws_iam_refresh_errors_total{account_id="123456789012",reason="access_denied"}'] == 1
+    assert m['aws_iam_refresh_success{account_id="123456789012"}'] == 0
     errors = [line for line in result.stderr.splitlines() if "level=ERROR" in line]
     assert len(errors) == 1 and "reason=access_denied" in errors[0] and "GenerateCredentialReport" in errors[0], result.stderr
 

@@ -10,6 +10,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -173,3 +174,90 @@ def test_prometheus_scrapes_over_tls_with_basic_auth(tls_exporter, pki, tmp_path
         prom.terminate()
         prom.wait(timeout=20)
         log.close()
+
+
+def plain_get(port, path, user=None, password=None, timeout=10):
+    """(status, seconds) of one GET over a new connection."""
+    headers = {}
+    if user is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    start = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers)
+        status = conn.getresponse().status
+    finally:
+        conn.close()
+    return status, time.monotonic() - start
+
+
+@pytest.fixture
+def auth_exporter(tmp_path, request):
+    """Plain HTTP with basic auth: one user whose bcrypt hash has the cost given as the param."""
+    cost, extra = request.param
+    config = tmp_path / "web.yml"
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=cost)).decode()
+    config.write_text(json.dumps({"basic_auth_users": {"prometheus": hashed}}))
+    exporter = Exporter(["--report.file", REPORT, f"--web.config.file={config}", *extra], dict(os.environ))
+    wait_for("listener", lambda: plain_get(exporter.port, "/-/ready")[0] == 200)
+    yield exporter
+    assert exporter.stop() == 0
+
+
+@pytest.mark.parametrize("auth_exporter", [(12, [])], indirect=True)
+def test_wrong_passwords_do_not_stall_probes_or_scrapes(auth_exporter):
+    """16 clients send wrong passwords (each one new, so no cache helps) at a cost-12 hash for
+    5 s. bcrypt runs off the async workers, so /-/healthy and Prometheus' authorised scrape keep
+    answering within a kubelet's patience (2 s). Prometheus' password was checked once before,
+    as it is for an exporter that has been scraped."""
+    port = auth_exporter.port
+    assert plain_get(port, "/metrics", "prometheus", "s3cret")[0] == 200
+    stop = time.monotonic() + 5
+    attacks = []
+
+    def attacker(n):
+        i = 0
+        while time.monotonic() < stop:
+            attacks.append(plain_get(port, "/metrics", "prometheus", f"guess-{n}-{i}", timeout=30)[0])
+            i += 1
+
+    threads = [threading.Thread(target=attacker, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    probes = []
+    while time.monotonic() < stop:
+        for path, creds in (("/-/healthy", ()), ("/metrics", ("prometheus", "s3cret"))):
+            status, took = plain_get(port, path, *creds)
+            assert status == 200, (path, status)
+            probes.append(took)
+        time.sleep(0.05)
+    for t in threads:
+        t.join()
+    probes.sort()
+    p99 = probes[int(len(probes) * 0.99) - 1] if len(probes) > 1 else probes[0]
+    print(f"\nunder attack: {len(attacks)} wrong-password requests, {len(probes)} probes/scrapes, "
+          f"median {probes[len(probes) // 2] * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, max {probes[-1] * 1000:.1f} ms")
+    assert attacks and set(attacks) <= {401, 503}, set(attacks)
+    assert 401 in attacks, "passwords were really checked"
+    assert probes[-1] < 2.0, f"slowest probe {probes[-1]:.2f} s"
+
+
+@pytest.mark.parametrize("auth_exporter", [(14, ["--web.max-requests=2"])], indirect=True)
+def test_max_requests_turns_the_third_concurrent_request_away(auth_exporter):
+    """Two requests in flight (slow: a cost-14 bcrypt check each) hold both permits; a third
+    concurrent request gets 503 at once, the probes stay open, and the permits come back."""
+    port = auth_exporter.port
+    results = []
+    slow = [threading.Thread(target=lambda n=n: results.append(plain_get(port, "/metrics", "prometheus", f"wrong-{n}", timeout=60)))
+            for n in range(2)]
+    for t in slow:
+        t.start()
+    time.sleep(0.3)
+    status, took = plain_get(port, "/metrics")
+    assert status == 503, status
+    assert took < 1.0, f"turned away at once, not after {took:.2f} s"
+    assert plain_get(port, "/-/healthy")[0] == 200, "probes are not counted"
+    for t in slow:
+        t.join()
+    assert sorted(s for s, _ in results) == [401, 401]
+    assert plain_get(port, "/metrics")[0] == 401, "the permits came back"

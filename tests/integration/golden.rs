@@ -88,12 +88,17 @@ fn a_report_with_a_duplicate_user_is_rejected_whole() {
     // The same user again, differently cased, as a hand-edited recording had it.
     std::fs::write(&path, format!("{text}{}\n", bob.replacen("bob", "BOB", 1))).unwrap();
     let error = exporter.refresh().unwrap_err().to_string();
-    assert!(error.contains("user \"BOB\" already appears on line"), "{error}");
+    assert!(
+        error.contains("user \"BOB\" already appears on line"),
+        "{error}"
+    );
     let (_, _, body) = get(&exporter.url("/metrics"), None);
     assert_no_duplicate_series("duplicate-user", &body);
     assert_eq!(
-        body.matches("aws_iam_console_user_without_mfa{account_id=\"123456789012\",user=\"bob\"} 1")
-            .count(),
+        body.matches(
+            "aws_iam_console_user_without_mfa{account_id=\"123456789012\",user=\"bob\"} 1"
+        )
+        .count(),
         1,
         "the last good data stays:\n{body}"
     );

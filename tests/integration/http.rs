@@ -213,9 +213,16 @@ fn max_requests_turns_excess_requests_away() {
     let (status, _, body) = get(&exporter.url("/metrics"), None);
     assert_eq!(status, 503);
     assert!(body.contains("--web.max-requests"), "{body}");
+    // The probes are not counted: a kubelet gets its answer even then.
+    assert_eq!(get(&exporter.url("/-/healthy"), None).0, 200);
+    assert_eq!(
+        get(&exporter.url("/-/ready"), None).0,
+        503,
+        "not ready, not 'too many'"
+    );
     // One permit: served, and the permit comes back after each request.
     let exporter = TestExporter::start_limited(&repo_path(EXAMPLE), 1000, Some(1));
     for _ in 0..3 {
-        assert_eq!(get(&exporter.url("/-/healthy"), None).0, 200);
+        assert_eq!(get(&exporter.url("/metrics"), None).0, 200);
     }
 }
