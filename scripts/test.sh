@@ -3,7 +3,6 @@
 # tests, a short fuzz run, and the end-to-end tests against the real binary and real peers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-started=$SECONDS
 trap 'echo "== test.sh: ${SECONDS}s in all (exit $?)"' EXIT
 
 scripts/install-test-deps.sh
