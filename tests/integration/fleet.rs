@@ -97,17 +97,25 @@ fn accounts_are_separate_and_the_user_cap_is_global() {
         ],
         "{body}"
     );
-    for (account, dropped) in [
-        ("123456789012", 2.0),
-        ("111122223333", 0.0),
-        ("210987654321", 0.0),
-    ] {
+    assert_dropped(
+        &body,
+        &[
+            ("123456789012", 2),
+            ("111122223333", 0),
+            ("210987654321", 0),
+        ],
+    );
+}
+
+/// `aws_iam_user_series_dropped` of each account.
+fn assert_dropped(body: &str, want: &[(&str, u32)]) {
+    for (account, dropped) in want {
         assert_eq!(
             value(
-                &body,
+                body,
                 &format!("aws_iam_user_series_dropped{{account_id=\"{account}\"}}")
             ),
-            Some(dropped),
+            Some(f64::from(*dropped)),
             "{account}"
         );
     }
@@ -154,20 +162,14 @@ fn one_big_account_does_not_silence_the_others() {
     assert_eq!(series("100000000001"), 24);
     assert_eq!(series("100000000002"), 5);
     assert_eq!(series("100000000003"), 1);
-    for (account, dropped) in [
-        ("100000000001", 976.0),
-        ("100000000002", 0.0),
-        ("100000000003", 0.0),
-    ] {
-        assert_eq!(
-            value(
-                &body,
-                &format!("aws_iam_user_series_dropped{{account_id=\"{account}\"}}")
-            ),
-            Some(dropped),
-            "{account}"
-        );
-    }
+    assert_dropped(
+        &body,
+        &[
+            ("100000000001", 976),
+            ("100000000002", 0),
+            ("100000000003", 0),
+        ],
+    );
 }
 
 #[test]
