@@ -38,6 +38,7 @@ impl App {
             BuildInfo::current(),
             config.max_user_series,
         )
+        .with_required_strength(config.required_strength)
         .into_registry();
         let accounts = Accounts::new(config.selection(), config.aws_region.clone()).await;
         let fleet = Fleet::new(
@@ -46,7 +47,8 @@ impl App {
             config.refresh_interval,
             config.refresh_timeout,
             usize::from(config.max_concurrency),
-        );
+        )
+        .with_live_mfa(config.live_mfa());
         let web = match (&config.web_config_file, config.once) {
             (Some(path), false) => Some(Arc::new(
                 WebConfigWatcher::new(path)

@@ -17,7 +17,8 @@ use prometheus_client::registry::Registry;
 
 use crate::error::Reason;
 use crate::metrics::*;
-use crate::report::{AccountData, NonCompliantUser};
+use crate::mfa::{CheckResult, DeviceKind, Direction, Live, Strength};
+use crate::report::{AccountData, ConsoleUser};
 use crate::state::{Shared, Status};
 
 /// The version and revision in `aws_iam_exporter_build_info`.
@@ -43,6 +44,8 @@ pub struct Collector {
     shared: Arc<Shared>,
     build: BuildInfo,
     max_user_series: usize,
+    /// `--mfa.required-strength`.
+    required_strength: Option<Strength>,
     /// The dropped-series count last logged, so the cap is logged once per change.
     logged_dropped: AtomicUsize,
 }
@@ -58,12 +61,12 @@ fn count(v: u64) -> Option<i64> {
 
 const ACCOUNT_GAUGES: &[AccountGauge] = &[
     (&USERS, |d| count(d.report.users)),
-    (&CONSOLE_USERS, |d| count(d.report.console_users)),
+    (&CONSOLE_USERS, |d| count(d.console_users())),
     (&CONSOLE_USERS_MFA_ENABLED, |d| {
-        count(d.report.console_users_mfa_enabled)
+        count(d.console_users_mfa_enabled())
     }),
     (&CONSOLE_USERS_WITHOUT_MFA, |d| {
-        count(d.report.console_users_without_mfa.len() as u64)
+        count(d.console_users_without_mfa().len() as u64)
     }),
     (&USERS_MFA_ENABLED, |d| count(d.report.users_mfa_enabled)),
 ];
@@ -71,6 +74,7 @@ const ACCOUNT_GAUGES: &[AccountGauge] = &[
 const ROOT_GAUGES: &[AccountGauge] = &[
     (&ROOT_MFA_ENABLED, |d| d.root_mfa_enabled().map(i64::from)),
     (&ROOT_VIRTUAL_MFA, |d| d.root_virtual_mfa.map(i64::from)),
+    (&ROOT_HARDWARE_MFA, |d| d.root_hardware_mfa().map(i64::from)),
     (&ROOT_PASSWORD_ENABLED, |d| {
         d.root_password_enabled().map(i64::from)
     }),
@@ -86,7 +90,8 @@ const ROOT_GAUGES: &[AccountGauge] = &[
 /// One account's share of the per-user series under the global cap.
 struct UserSeries<'a> {
     data: &'a AccountData,
-    kept: &'a [NonCompliantUser],
+    kept: &'a [&'a ConsoleUser],
+    dropped: usize,
 }
 
 impl Collector {
@@ -95,8 +100,15 @@ impl Collector {
             shared,
             build,
             max_user_series,
+            required_strength: None,
             logged_dropped: AtomicUsize::new(0),
         }
+    }
+
+    /// Per-user series for console users whose MFA is weaker than `required`.
+    pub fn with_required_strength(mut self, required: Option<Strength>) -> Self {
+        self.required_strength = required;
+        self
     }
 
     /// A registry holding just this collector, ready for `encoding::*::encode`.
@@ -122,20 +134,23 @@ impl Collector {
         };
         per_account(e, ACCOUNT_GAUGES)?;
 
+        self.encode_live(e, &data)?;
+
         // The per-user cap is shared fairly: no account is silenced by a bigger one.
-        let wants: Vec<usize> = data
-            .iter()
-            .map(|d| d.report.console_users_without_mfa.len())
-            .collect();
+        let offenders: Vec<Vec<&ConsoleUser>> =
+            data.iter().map(|d| d.console_users_without_mfa()).collect();
+        let wants: Vec<usize> = offenders.iter().map(Vec::len).collect();
         let users: Vec<UserSeries> = data
             .iter()
+            .zip(&offenders)
             .zip(fair_shares(&wants, self.max_user_series))
-            .map(|(d, share)| UserSeries {
+            .map(|((d, all), share)| UserSeries {
                 data: d,
-                kept: &d.report.console_users_without_mfa[..share],
+                kept: &all[..share],
+                dropped: all.len() - share,
             })
             .collect();
-        let per_user = |value: fn(&NonCompliantUser) -> Option<i64>| {
+        let per_user = |value: fn(&ConsoleUser) -> Option<i64>| {
             users.iter().flat_map(move |a| {
                 a.kept.iter().filter_map(move |u| {
                     let labels = [
@@ -153,6 +168,7 @@ impl Collector {
             &USER_PASSWORD_LAST_USED,
             per_user(|u| u.password_last_used),
         )?;
+        self.encode_below_required(e, &data)?;
 
         per_account(e, ROOT_GAUGES)?;
 
@@ -189,22 +205,16 @@ impl Collector {
             }),
         )?;
 
-        let dropped: Vec<(usize, &AccountData)> = users
-            .iter()
-            .map(|a| {
-                (
-                    a.data.report.console_users_without_mfa.len() - a.kept.len(),
-                    a.data,
-                )
-            })
-            .collect();
-        self.log_dropped(dropped.iter().map(|(n, _)| n).sum());
+        self.log_dropped(users.iter().map(|a| a.dropped).sum());
         encode_gauges(
             e,
             &USER_SERIES_DROPPED,
-            dropped
-                .iter()
-                .map(|(n, d)| (account(d), i64::try_from(*n).unwrap_or(i64::MAX))),
+            users.iter().map(|a| {
+                (
+                    account(&a.data),
+                    i64::try_from(a.dropped).unwrap_or(i64::MAX),
+                )
+            }),
         )?;
 
         if let Some(d) = self.shared.discovery() {
@@ -252,6 +262,115 @@ impl Collector {
             ("revision", self.build.revision.as_str()),
         ];
         encode_gauges(e, &BUILD_INFO, Some((build, 1i64)))
+    }
+
+    /// The live MFA families (AWS mode with live checks): lag corrections, strengths, device
+    /// kinds, checks, and how old the oldest look is.
+    fn encode_live(&self, e: &mut DescriptorEncoder, data: &[&AccountData]) -> std::fmt::Result {
+        let live: Vec<(&str, &Live)> = data
+            .iter()
+            .filter_map(|d| Some((d.report.account_id.as_str(), d.live.as_ref()?)))
+            .collect();
+        encode_gauges(
+            e,
+            &MFA_LAG_CORRECTED,
+            live.iter().flat_map(|(id, l)| {
+                Direction::ALL.into_iter().map(move |dir| {
+                    let n = l.verdict.corrected.values().filter(|d| **d == dir).count();
+                    ([("account_id", *id), ("direction", dir.as_str())], n as i64)
+                })
+            }),
+        )?;
+        encode_gauges(
+            e,
+            &MFA_STRENGTH,
+            live.iter().flat_map(|(id, l)| {
+                Strength::ALL.into_iter().map(move |strength| {
+                    let n = l
+                        .verdict
+                        .strength
+                        .values()
+                        .filter(|s| **s == strength)
+                        .count();
+                    (
+                        [("account_id", *id), ("strength", strength.as_str())],
+                        n as i64,
+                    )
+                })
+            }),
+        )?;
+        encode_gauges(
+            e,
+            &MFA_DEVICES,
+            live.iter().flat_map(|(id, l)| {
+                DeviceKind::ALL.into_iter().map(move |kind| {
+                    let n = l.verdict.devices.get(&kind).copied().unwrap_or(0);
+                    ([("account_id", *id), ("kind", kind.as_str())], n)
+                })
+            }),
+        )?;
+        encode_counters(
+            e,
+            &MFA_DEVICE_CHECKS,
+            live.iter().flat_map(|(id, l)| {
+                CheckResult::ALL.into_iter().map(move |result| {
+                    (
+                        [("account_id", *id), ("result", result.as_str())],
+                        l.checks[result.index()],
+                    )
+                })
+            }),
+        )?;
+        encode_gauges(
+            e,
+            &MFA_DEVICES_OLDEST_CHECK,
+            live.iter()
+                .filter_map(|(id, l)| l.verdict.oldest_look.map(|at| ([("account_id", *id)], at))),
+        )
+    }
+
+    /// `--mfa.required-strength`: console users whose known MFA strength is below it, under the
+    /// same fairly shared per-user cap (a separate budget of the same size).
+    fn encode_below_required(
+        &self,
+        e: &mut DescriptorEncoder,
+        data: &[&AccountData],
+    ) -> std::fmt::Result {
+        let Some(required) = self.required_strength else {
+            return Ok(());
+        };
+        let weak: Vec<(&str, Vec<(&str, Strength)>)> = data
+            .iter()
+            .filter_map(|d| {
+                let live = d.live.as_ref()?;
+                let users = live
+                    .verdict
+                    .strength
+                    .iter()
+                    .filter(|(_, s)| **s != Strength::Unknown && **s < required)
+                    .map(|(u, s)| (u.as_str(), *s))
+                    .collect();
+                Some((d.report.account_id.as_str(), users))
+            })
+            .collect();
+        let wants: Vec<usize> = weak.iter().map(|(_, users)| users.len()).collect();
+        let shares = fair_shares(&wants, self.max_user_series);
+        encode_gauges(
+            e,
+            &BELOW_REQUIRED_STRENGTH,
+            weak.iter().zip(shares).flat_map(|((id, users), share)| {
+                users[..share].iter().map(move |(user, strength)| {
+                    (
+                        [
+                            ("account_id", *id),
+                            ("user", *user),
+                            ("strength", strength.as_str()),
+                        ],
+                        1i64,
+                    )
+                })
+            }),
+        )
     }
 
     /// Logs once when the cap starts leaving users out (and again only after it stopped), not at

@@ -8,6 +8,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::accounts::{Selection, Shard};
 use crate::arn::{is_account_id, role_account};
+use crate::mfa::{Budget, Strength};
 
 /// The default port: 9100-9999 is fully allocated on the Prometheus default port allocations
 /// page, so we take the first port after the newest allocation we could see (docs/README).
@@ -122,6 +123,39 @@ pub struct Config {
     #[arg(long = "aws.shard", env = "IAM_MFA_EXPORTER_AWS_SHARD", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
 
+    /// Live MFA checks in AWS mode (on by default): ListMFADevices corrects the credential
+    /// report's up-to-4-hour-old verdicts and tells virtual, hardware and FIDO devices apart.
+    /// `--no-aws.mfa-devices` turns them off (report-only verdicts).
+    #[arg(
+        long = "aws.mfa-devices",
+        env = "IAM_MFA_EXPORTER_AWS_MFA_DEVICES",
+        overrides_with = "no_mfa_devices"
+    )]
+    pub mfa_devices: bool,
+
+    /// Turn live MFA checks off: verdicts from the credential report alone.
+    #[arg(long = "no-aws.mfa-devices", overrides_with = "mfa_devices")]
+    pub no_mfa_devices: bool,
+
+    /// Re-check the devices of a console user with MFA when the last look is this old.
+    #[arg(long = "aws.mfa-devices.max-age", env = "IAM_MFA_EXPORTER_AWS_MFA_DEVICES_MAX_AGE", default_value = "24h", value_parser = parse_duration)]
+    pub mfa_devices_max_age: Duration,
+
+    /// Most ListMFADevices calls per refresh and account for typing users with MFA (oldest
+    /// look first); console users the report flags without MFA are checked besides, up to
+    /// --metrics.max-user-series.
+    #[arg(
+        long = "aws.mfa-devices.calls-per-refresh",
+        env = "IAM_MFA_EXPORTER_AWS_MFA_DEVICES_CALLS_PER_REFRESH",
+        default_value_t = 100
+    )]
+    pub mfa_devices_calls_per_refresh: usize,
+
+    /// Flag console users whose MFA is weaker than this (phishing_resistant, hardware or
+    /// virtual) with aws_iam_console_user_mfa_below_required_strength (capped per user).
+    #[arg(long = "mfa.required-strength", env = "IAM_MFA_EXPORTER_MFA_REQUIRED_STRENGTH", value_parser = Strength::parse_required)]
+    pub required_strength: Option<Strength>,
+
     /// How often to refresh the report in the background (AWS builds a new one at most every 4h).
     #[arg(long = "refresh.interval", env = "IAM_MFA_EXPORTER_REFRESH_INTERVAL", default_value = "15m", value_parser = parse_duration)]
     pub refresh_interval: Duration,
@@ -168,6 +202,16 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl Config {
+    /// The live MFA budget, or `None` when live checks are off (or in file mode).
+    pub fn live_mfa(&self) -> Option<Budget> {
+        let off = self.no_mfa_devices || !self.report_files.is_empty();
+        (!off).then(|| Budget {
+            offenders: self.max_user_series,
+            typing_calls: self.mfa_devices_calls_per_refresh,
+            max_age_seconds: i64::try_from(self.mfa_devices_max_age.as_secs()).unwrap_or(i64::MAX),
+        })
+    }
+
     /// The accounts part of the flags.
     pub fn selection(&self) -> Selection {
         Selection {
@@ -226,6 +270,44 @@ mod tests {
         assert_eq!(c.max_user_series, 1000);
         assert_eq!(c.log_format, LogFormat::Logfmt);
         assert!(!c.once);
+        assert_eq!(
+            c.live_mfa(),
+            Some(Budget {
+                offenders: 1000,
+                typing_calls: 100,
+                max_age_seconds: 24 * 3600
+            }),
+            "live MFA checks are on by default"
+        );
+        assert_eq!(c.required_strength, None);
+    }
+
+    #[test]
+    fn live_mfa_flags() {
+        let off = Config::try_parse_from(["x", "--no-aws.mfa-devices"]).unwrap();
+        assert_eq!(off.live_mfa(), None);
+        let back_on =
+            Config::try_parse_from(["x", "--no-aws.mfa-devices", "--aws.mfa-devices"]).unwrap();
+        assert!(back_on.live_mfa().is_some(), "the last flag wins");
+        let files = Config::try_parse_from(["x", "--report.file=r.csv"]).unwrap();
+        assert_eq!(files.live_mfa(), None, "file mode has nothing to call");
+        let tuned = Config::try_parse_from([
+            "x",
+            "--aws.mfa-devices.max-age=1h",
+            "--aws.mfa-devices.calls-per-refresh=5",
+            "--mfa.required-strength=phishing_resistant",
+        ])
+        .unwrap();
+        assert_eq!(
+            tuned.live_mfa(),
+            Some(Budget {
+                offenders: 1000,
+                typing_calls: 5,
+                max_age_seconds: 3600
+            })
+        );
+        assert_eq!(tuned.required_strength, Some(Strength::PhishingResistant));
+        assert!(Config::try_parse_from(["x", "--mfa.required-strength=strong"]).is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use tokio::time::MissedTickBehavior;
 
 use crate::accounts::{Accounts, Target};
 use crate::hash::stable_hash;
+use crate::mfa::Budget;
 use crate::refresh::{Clock, Refresher, SystemClock};
 use crate::state::Shared;
 
@@ -28,6 +29,7 @@ pub struct Fleet {
     timeout: Duration,
     permits: Arc<Semaphore>,
     clock: Arc<dyn Clock>,
+    live: Option<Budget>,
 }
 
 impl Fleet {
@@ -45,7 +47,14 @@ impl Fleet {
             timeout,
             permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
             clock: Arc::new(SystemClock),
+            live: None,
         }
+    }
+
+    /// Live MFA checks for every AWS target (`None`: report-only verdicts).
+    pub fn with_live_mfa(mut self, budget: Option<Budget>) -> Self {
+        self.live = budget;
+        self
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -61,7 +70,8 @@ impl Fleet {
             Arc::clone(&self.shared),
             self.timeout,
         )
-        .with_clock(Arc::clone(&self.clock)))
+        .with_clock(Arc::clone(&self.clock))
+        .with_live_mfa(self.live))
     }
 
     /// Resolves the targets, recording the outcome where discovery can fail (AWS modes).

@@ -30,6 +30,7 @@ pub mod hash;
 pub mod logging;
 #[cfg(feature = "exporter")]
 pub mod metrics;
+pub mod mfa;
 #[cfg(feature = "exporter")]
 pub mod refresh;
 pub mod report;

@@ -63,17 +63,32 @@ pub const CONSOLE_USERS_MFA_ENABLED: MetricDef = gauge(
 pub const CONSOLE_USERS_WITHOUT_MFA: MetricDef = gauge(
     "aws_iam_console_users_without_mfa",
     &["account_id"],
-    "Console users without MFA (non-compliant with CIS / Security Hub IAM.5).",
+    "Console users without MFA now (non-compliant with CIS / Security Hub IAM.5): the credential report, corrected by live ListMFADevices checks in AWS mode.",
 );
 pub const USERS_MFA_ENABLED: MetricDef = gauge(
     "aws_iam_users_mfa_enabled",
     &["account_id"],
     "IAM users with MFA active, console or not.",
 );
+pub const MFA_LAG_CORRECTED: MetricDef = gauge(
+    "aws_iam_console_users_mfa_lag_corrected",
+    &["account_id", "direction"],
+    "Console users whose live MFA state differs from the credential report, by direction: enabled (MFA since), removed (no device now), deleted (user gone). AWS mode with live checks.",
+);
+pub const MFA_STRENGTH: MetricDef = gauge(
+    "aws_iam_console_users_mfa_strength",
+    &["account_id", "strength"],
+    "Console users with MFA now, by the weakest device they can sign in with: phishing_resistant (FIDO only), hardware, virtual, unknown (not looked at yet). Sums to aws_iam_console_users_mfa_enabled.",
+);
+pub const MFA_DEVICES: MetricDef = gauge(
+    "aws_iam_mfa_devices",
+    &["account_id", "kind"],
+    "Assigned MFA devices of IAM users by kind: virtual (all, from ListVirtualMFADevices), hardware and fido (as far as users have been looked at).",
+);
 pub const CONSOLE_USER_WITHOUT_MFA: MetricDef = gauge(
     "aws_iam_console_user_without_mfa",
     &["account_id", "user"],
-    "1 for each console user without MFA (capped by --metrics.max-user-series).",
+    "1 for each console user without MFA now: the report corrected by live checks in AWS mode (capped by --metrics.max-user-series).",
 );
 pub const USER_CREATED: MetricDef = gauge(
     "aws_iam_user_created_timestamp_seconds",
@@ -85,6 +100,11 @@ pub const USER_PASSWORD_LAST_USED: MetricDef = gauge(
     &["account_id", "user"],
     "Last console sign-in of each console user without MFA, when the report knows it.",
 );
+pub const BELOW_REQUIRED_STRENGTH: MetricDef = gauge(
+    "aws_iam_console_user_mfa_below_required_strength",
+    &["account_id", "user", "strength"],
+    "1 for each console user whose MFA is weaker than --mfa.required-strength, labelled with the strength found (capped by --metrics.max-user-series).",
+);
 pub const ROOT_MFA_ENABLED: MetricDef = gauge(
     "aws_iam_root_mfa_enabled",
     &["account_id"],
@@ -94,6 +114,11 @@ pub const ROOT_VIRTUAL_MFA: MetricDef = gauge(
     "aws_iam_root_virtual_mfa",
     &["account_id"],
     "1 if a virtual MFA device is assigned to the root user, 0 if not (AWS mode only).",
+);
+pub const ROOT_HARDWARE_MFA: MetricDef = gauge(
+    "aws_iam_root_hardware_mfa",
+    &["account_id"],
+    "1 if the root user has MFA and no virtual device is assigned to it (a hardware or FIDO device, Security Hub IAM.6), else 0. AWS mode only.",
 );
 pub const ROOT_PASSWORD_ENABLED: MetricDef = gauge(
     "aws_iam_root_password_enabled",
@@ -141,6 +166,17 @@ pub const USER_SERIES_DROPPED: MetricDef = gauge(
     &["account_id"],
     "Console users without MFA whose per-user series were left out by --metrics.max-user-series.",
 );
+pub const MFA_DEVICE_CHECKS: MetricDef = MetricDef {
+    name: "aws_iam_mfa_device_checks_total",
+    kind: MetricKind::Counter,
+    labels: &["account_id", "result"],
+    help: "Live ListMFADevices calls, by result: ok, throttled, access_denied, other. A failed one leaves its user with the report's verdict.",
+};
+pub const MFA_DEVICES_OLDEST_CHECK: MetricDef = gauge(
+    "aws_iam_mfa_devices_last_checked_oldest_timestamp_seconds",
+    &["account_id"],
+    "When the oldest device list behind a console user's MFA strength was fetched.",
+);
 pub const ACCOUNT_DISCOVERY_SUCCESS: MetricDef = gauge(
     "aws_iam_account_discovery_success",
     &[],
@@ -181,11 +217,18 @@ pub const METRICS: &[MetricDef] = &[
     CONSOLE_USERS_MFA_ENABLED,
     CONSOLE_USERS_WITHOUT_MFA,
     USERS_MFA_ENABLED,
+    MFA_LAG_CORRECTED,
+    MFA_STRENGTH,
+    MFA_DEVICES,
+    MFA_DEVICE_CHECKS,
+    MFA_DEVICES_OLDEST_CHECK,
     CONSOLE_USER_WITHOUT_MFA,
     USER_CREATED,
     USER_PASSWORD_LAST_USED,
+    BELOW_REQUIRED_STRENGTH,
     ROOT_MFA_ENABLED,
     ROOT_VIRTUAL_MFA,
+    ROOT_HARDWARE_MFA,
     ROOT_PASSWORD_ENABLED,
     ROOT_ACCESS_KEYS_ACTIVE,
     ROOT_PASSWORD_LAST_USED,

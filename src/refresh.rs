@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::Error;
+use crate::mfa::Budget;
 use crate::source::Source;
 use crate::state::Shared;
 
@@ -50,6 +51,8 @@ pub struct Refresher {
     shared: Arc<Shared>,
     clock: Arc<dyn Clock>,
     timeout: Duration,
+    /// Live MFA checks (AWS sources only); `None`: report-only verdicts.
+    live: Option<Budget>,
 }
 
 impl Refresher {
@@ -65,7 +68,14 @@ impl Refresher {
             shared,
             clock: Arc::new(SystemClock),
             timeout,
+            live: None,
         }
+    }
+
+    /// Turns on live MFA checks with this budget (AWS sources; a file source ignores it).
+    pub fn with_live_mfa(mut self, budget: Option<Budget>) -> Self {
+        self.live = budget;
+        self
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -81,8 +91,8 @@ impl Refresher {
     /// the error is counted and returned; the previous data stays in place.
     pub async fn refresh(&self) -> Result<(), Error> {
         let started = Instant::now();
-        let result = tokio::time::timeout(self.timeout, async {
-            let deadline = tokio::time::Instant::now() + self.timeout;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let result = tokio::time::timeout_at(deadline, async {
             let fetched = self.source.fetch(deadline).await?;
             // Parsing a large report is CPU work: keep it off the async workers.
             tokio::task::spawn_blocking(move || fetched.into_account_data())
@@ -92,6 +102,22 @@ impl Refresher {
         })
         .await
         .unwrap_or_else(|_| Err(Error::Timeout(self.timeout.into())));
+        // Live checks never fail the refresh: they stop at the deadline and fall back to the
+        // report's verdict for whom they could not look at.
+        let result = match (result, &self.source, self.live) {
+            (Ok(mut data), Source::Aws(aws), Some(budget)) => {
+                if let Some(summary) = &data.summary {
+                    let now = crate::report::timestamp::unix_seconds(self.clock.now());
+                    let account = data.report.account_id.clone();
+                    data.live = Some(
+                        aws.live_mfa(&account, &data.report, summary, budget, now, deadline)
+                            .await,
+                    );
+                }
+                Ok(data)
+            }
+            (result, _, _) => result,
+        };
         let took = self.clock.elapsed(started);
         // Info on the first success and on recovery; routine successes at debug.
         let recovered = self

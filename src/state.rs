@@ -222,11 +222,13 @@ mod tests {
                 console_users_mfa_enabled: 0,
                 users_mfa_enabled: 0,
                 console_users_without_mfa: vec![],
+                console_users_with_mfa: vec![],
                 root: None,
             },
             generated_at: None,
             summary: None,
             root_virtual_mfa: None,
+            live: None,
         }
     }
 

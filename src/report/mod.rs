@@ -8,8 +8,12 @@ pub mod model;
 pub mod parse;
 pub mod timestamp;
 
+use std::collections::BTreeMap;
+
+use crate::mfa::Live;
+
 pub use decode::decode_file;
-pub use model::{AccountReport, NonCompliantUser, RootRow, UnixSeconds};
+pub use model::{AccountReport, ConsoleUser, RootRow, UnixSeconds};
 pub use parse::{parse, ReportError, MAX_REPORT_BYTES};
 
 /// What AWS says about the account besides the report (AWS mode only).
@@ -25,6 +29,9 @@ pub struct AccountSummary {
     /// Account ids whose root user (`arn:PARTITION:iam::ACCOUNT:root`) has an assigned virtual
     /// MFA device, from ListVirtualMFADevices.
     pub virtual_mfa_root_accounts: Vec<String>,
+    /// IAM user name → virtual MFA devices assigned to the user (root excluded), from the same
+    /// ListVirtualMFADevices answer.
+    pub virtual_mfa_users: BTreeMap<String, u32>,
 }
 
 /// A downloaded or read report, not yet parsed.
@@ -41,6 +48,7 @@ impl Fetched {
     pub fn into_account_data(self) -> Result<AccountData, ReportError> {
         let report = parse(&self.csv)?;
         Ok(AccountData {
+            live: None,
             root_virtual_mfa: self
                 .summary
                 .as_ref()
@@ -60,9 +68,53 @@ pub struct AccountData {
     pub summary: Option<AccountSummary>,
     /// Whether root's MFA is a virtual device; `None` in file mode (the report cannot tell).
     pub root_virtual_mfa: Option<bool>,
+    /// Live MFA checks (AWS mode, unless turned off): the report corrected to now.
+    pub live: Option<Live>,
 }
 
 impl AccountData {
+    /// Console users without MFA now, in name order: the report's, corrected by live checks.
+    pub fn console_users_without_mfa(&self) -> Vec<&ConsoleUser> {
+        let report = &self.report;
+        match &self.live {
+            None => report.console_users_without_mfa.iter().collect(),
+            Some(live) => {
+                let mut users: Vec<&ConsoleUser> = report
+                    .console_users_without_mfa
+                    .iter()
+                    .chain(&report.console_users_with_mfa)
+                    .filter(|u| live.verdict.without_mfa.contains(&u.name))
+                    .collect();
+                users.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+                users
+            }
+        }
+    }
+
+    /// Console users with MFA now.
+    pub fn console_users_mfa_enabled(&self) -> u64 {
+        match &self.live {
+            None => self.report.console_users_mfa_enabled,
+            Some(live) => live.verdict.strength.len() as u64,
+        }
+    }
+
+    /// Console users now: with MFA plus without (users deleted since the report left out).
+    pub fn console_users(&self) -> u64 {
+        match &self.live {
+            None => self.report.console_users,
+            Some(live) => (live.verdict.strength.len() + live.verdict.without_mfa.len()) as u64,
+        }
+    }
+
+    /// Root has MFA and no virtual device is assigned to it: hardware or FIDO (IAM.6). AWS
+    /// mode only.
+    pub fn root_hardware_mfa(&self) -> Option<bool> {
+        let virtual_mfa = self.root_virtual_mfa?;
+        let enabled = self.summary.as_ref()?.root_mfa_enabled;
+        Some(enabled && !virtual_mfa)
+    }
+
     /// Root MFA: GetAccountSummary in AWS mode, else the report's root row.
     pub fn root_mfa_enabled(&self) -> Option<bool> {
         match (&self.summary, &self.report.root) {
@@ -107,6 +159,7 @@ mod tests {
                 console_users_mfa_enabled: 0,
                 users_mfa_enabled: 0,
                 console_users_without_mfa: vec![],
+                console_users_with_mfa: vec![],
                 root: row.map(|password_enabled| RootRow {
                     password_enabled,
                     mfa_active: false,
@@ -120,8 +173,10 @@ mod tests {
                 root_access_keys_present: false,
                 root_password_present,
                 virtual_mfa_root_accounts: vec![],
+                virtual_mfa_users: BTreeMap::new(),
             }),
             root_virtual_mfa: None,
+            live: None,
         }
     }
 

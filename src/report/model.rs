@@ -18,14 +18,16 @@ pub struct AccountReport {
     /// Users with MFA active, console or not.
     pub users_mfa_enabled: u64,
     /// Console users without MFA, sorted by name (the order the per-user cap keeps).
-    pub console_users_without_mfa: Vec<NonCompliantUser>,
+    pub console_users_without_mfa: Vec<ConsoleUser>,
+    /// Console users with MFA, sorted by name: the ones live checks look at in AWS mode.
+    pub console_users_with_mfa: Vec<ConsoleUser>,
     /// The `<root_account>` row, when the report has one (AWS always writes it; moto does not).
     pub root: Option<RootRow>,
 }
 
-/// A console user without MFA.
+/// A console user (a user with a console password).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NonCompliantUser {
+pub struct ConsoleUser {
     pub name: String,
     pub created: UnixSeconds,
     /// Last console sign-in; `None` when the report says `N/A` or `no_information`.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use csv::{ByteRecord, ReaderBuilder};
 
-use super::model::{AccountReport, NonCompliantUser, RootRow, UnixSeconds};
+use super::model::{AccountReport, ConsoleUser, RootRow, UnixSeconds};
 use super::timestamp;
 use crate::arn::account_of_arn;
 
@@ -285,6 +285,7 @@ pub fn parse(bytes: &[u8]) -> Result<AccountReport, ReportError> {
         console_users_mfa_enabled: 0,
         users_mfa_enabled: 0,
         console_users_without_mfa: Vec::new(),
+        console_users_with_mfa: Vec::new(),
         root: None,
     };
     let mut rows = 0u64;
@@ -335,6 +336,9 @@ pub fn parse(bytes: &[u8]) -> Result<AccountReport, ReportError> {
     report
         .console_users_without_mfa
         .sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    report
+        .console_users_with_mfa
+        .sort_unstable_by(|a, b| a.name.cmp(&b.name));
     Ok(report)
 }
 
@@ -358,14 +362,16 @@ fn user_row<'r>(row: &'r Row<'_>, report: &mut AccountReport) -> Result<&'r str,
     report.users_mfa_enabled += u64::from(mfa);
     if console {
         report.console_users += 1;
+        let user = ConsoleUser {
+            name: name.to_owned(),
+            created,
+            password_last_used: last_used,
+        };
         if mfa {
             report.console_users_mfa_enabled += 1;
+            report.console_users_with_mfa.push(user);
         } else {
-            report.console_users_without_mfa.push(NonCompliantUser {
-                name: name.to_owned(),
-                created,
-                password_last_used: last_used,
-            });
+            report.console_users_without_mfa.push(user);
         }
     }
     Ok(name)

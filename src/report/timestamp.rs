@@ -3,6 +3,14 @@
 
 use super::model::UnixSeconds;
 
+/// A wall-clock time as Unix seconds (negative before 1970).
+pub fn unix_seconds(t: std::time::SystemTime) -> UnixSeconds {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
 /// Parses an ISO 8601 / RFC 3339 date-time with an offset into Unix seconds (fractions dropped).
 /// Returns `None` for anything else, sentinels such as `N/A` included.
 pub fn parse(s: &str) -> Option<UnixSeconds> {

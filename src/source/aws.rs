@@ -12,9 +12,18 @@ use aws_sdk_iam::operation::get_credential_report::GetCredentialReportError;
 use aws_sdk_iam::types::{AssignmentStatusType, ReportStateType, SummaryKeyType};
 use aws_sdk_iam::Client;
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+
 use crate::arn::root_account_of_arn;
 use crate::aws::aws_error;
 use crate::error::{Error, Reason};
+use crate::mfa::{
+    self, Budget, CheckResult, Checked, DeviceKind, Live, LiveFacts, Look, ReportConsole,
+};
+use crate::report::{AccountReport, UnixSeconds};
 use crate::report::{AccountSummary, Fetched, ReportError, MAX_REPORT_BYTES};
 
 /// Polling of a report that is being generated: capped exponential backoff, bounded attempts.
@@ -49,6 +58,7 @@ impl Backoff {
 pub struct AwsSource {
     client: Client,
     backoff: Backoff,
+    live: Arc<tokio::sync::Mutex<LiveState>>,
 }
 
 impl AwsSource {
@@ -57,6 +67,7 @@ impl AwsSource {
         Self {
             client,
             backoff: Backoff::default(),
+            live: Arc::default(),
         }
     }
 
@@ -150,6 +161,7 @@ impl AwsSource {
         let get = |key: SummaryKeyType| out.summary_map().and_then(|m| m.get(&key)).map(|v| *v > 0);
         let value = |key: SummaryKeyType| get(key).unwrap_or(false);
         let mut virtual_mfa_root_accounts = Vec::new();
+        let mut virtual_mfa_users: BTreeMap<String, u32> = BTreeMap::new();
         let mut pages = self
             .client
             .list_virtual_mfa_devices()
@@ -159,8 +171,14 @@ impl AwsSource {
             .send();
         while let Some(device) = pages.next().await {
             let device = device.map_err(|e| aws_error("ListVirtualMFADevices", e))?;
-            if let Some(account) = device.user().and_then(|u| root_account_of_arn(u.arn())) {
-                virtual_mfa_root_accounts.push(account.to_owned());
+            let Some(user) = device.user() else { continue };
+            match root_account_of_arn(user.arn()) {
+                Some(account) => virtual_mfa_root_accounts.push(account.to_owned()),
+                None => {
+                    *virtual_mfa_users
+                        .entry(user.user_name().to_owned())
+                        .or_default() += 1
+                }
             }
         }
         Ok(AccountSummary {
@@ -168,7 +186,134 @@ impl AwsSource {
             root_access_keys_present: value(SummaryKeyType::AccountAccessKeysPresent),
             root_password_present: get(SummaryKeyType::AccountPasswordPresent),
             virtual_mfa_root_accounts,
+            virtual_mfa_users,
         })
+    }
+
+    /// Live MFA for one refresh: ListMFADevices for the users [`mfa::plan`] picks (at most
+    /// [`LIVE_CONCURRENCY`] at once, none started past `deadline`), the looks kept for the next
+    /// refreshes, and the verdict now. Never fails: a failed look leaves that user with the
+    /// report's verdict (or the last good look) and is counted, and one line per refresh says
+    /// how many failed and why.
+    pub async fn live_mfa(
+        &self,
+        account_id: &str,
+        report: &AccountReport,
+        summary: &AccountSummary,
+        budget: Budget,
+        now: UnixSeconds,
+        deadline: Instant,
+    ) -> Live {
+        let without: Vec<String> = report
+            .console_users_without_mfa
+            .iter()
+            .map(|u| u.name.clone())
+            .collect();
+        let with: Vec<String> = report
+            .console_users_with_mfa
+            .iter()
+            .map(|u| u.name.clone())
+            .collect();
+        let console = ReportConsole {
+            without_mfa: &without,
+            with_mfa: &with,
+        };
+        let mut state = self.live.lock().await;
+        let calls = mfa::plan(
+            console,
+            &summary.virtual_mfa_users,
+            &state.virtual_before,
+            &state.looks,
+            now,
+            budget,
+        );
+        let mut failed = [0u64; CheckResult::ALL.len()];
+        let mut runs: JoinSet<(String, Result<Look, CheckResult>)> = JoinSet::new();
+        let mut pending = calls.into_iter();
+        loop {
+            while runs.len() < LIVE_CONCURRENCY && Instant::now() < deadline {
+                let Some(user) = pending.next() else { break };
+                let client = self.client.clone();
+                runs.spawn(async move {
+                    let look = tokio::time::timeout_at(deadline, list_mfa_devices(&client, &user))
+                        .await
+                        .unwrap_or(Err(CheckResult::Other));
+                    (user, look)
+                });
+            }
+            let Some(done) = runs.join_next().await else {
+                break;
+            };
+            let Ok((user, look)) = done else { continue };
+            match look {
+                Ok(look) => {
+                    state.checks[CheckResult::Ok.index()] += 1;
+                    state.looks.insert(user, Checked { look, at: now });
+                }
+                Err(result) => {
+                    state.checks[result.index()] += 1;
+                    failed[result.index()] += 1;
+                }
+            }
+        }
+        let skipped = pending.len();
+        // Forget users who left the report; remember who had a virtual device.
+        let in_report: BTreeSet<&str> = without.iter().chain(&with).map(String::as_str).collect();
+        state.looks.retain(|u, _| in_report.contains(u.as_str()));
+        state.virtual_before = summary.virtual_mfa_users.keys().cloned().collect();
+        let facts = LiveFacts {
+            virtual_devices: summary.virtual_mfa_users.clone(),
+            looks: state.looks.clone(),
+            listed_at: now,
+        };
+        let failures: u64 = failed.iter().sum();
+        if failures > 0 || skipped > 0 {
+            tracing::warn!(
+                %account_id,
+                failed = failures,
+                throttled = failed[CheckResult::Throttled.index()],
+                access_denied = failed[CheckResult::AccessDenied.index()],
+                other = failed[CheckResult::Other.index()],
+                not_started = skipped,
+                "live MFA checks (ListMFADevices) incomplete; those users keep the report's verdict"
+            );
+        }
+        Live {
+            verdict: mfa::verdict(console, &facts),
+            checks: state.checks,
+        }
+    }
+}
+
+/// Most ListMFADevices calls of one account in flight at once.
+const LIVE_CONCURRENCY: usize = 4;
+
+/// Live MFA state of one account, kept between refreshes.
+#[derive(Debug, Default)]
+struct LiveState {
+    looks: BTreeMap<String, Checked>,
+    /// Users with an assigned virtual device at the last refresh.
+    virtual_before: BTreeSet<String>,
+    checks: [u64; CheckResult::ALL.len()],
+}
+
+/// One user's devices now: their kinds, or `Deleted` for NoSuchEntity.
+async fn list_mfa_devices(client: &Client, user: &str) -> Result<Look, CheckResult> {
+    match client.list_mfa_devices().user_name(user).send().await {
+        Ok(out) => Ok(Look::Devices(
+            out.mfa_devices()
+                .iter()
+                .map(|d| DeviceKind::of_serial(d.serial_number()))
+                .collect(),
+        )),
+        Err(SdkError::ServiceError(e)) if e.err().is_no_such_entity_exception() => {
+            Ok(Look::Deleted)
+        }
+        Err(e) => Err(match aws_error("ListMFADevices", e).reason() {
+            Reason::Throttled => CheckResult::Throttled,
+            Reason::AccessDenied => CheckResult::AccessDenied,
+            _ => CheckResult::Other,
+        }),
     }
 }
 

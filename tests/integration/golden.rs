@@ -122,7 +122,14 @@ fn every_metric_appears_in_some_golden_file() {
     assert_eq!(
         missing,
         [
+            "aws_iam_console_users_mfa_lag_corrected",
+            "aws_iam_console_users_mfa_strength",
+            "aws_iam_mfa_devices",
+            "aws_iam_mfa_device_checks_total",
+            "aws_iam_mfa_devices_last_checked_oldest_timestamp_seconds",
+            "aws_iam_console_user_mfa_below_required_strength",
             "aws_iam_root_virtual_mfa",
+            "aws_iam_root_hardware_mfa",
             "aws_iam_account_discovery_success",
             "aws_iam_account_discovery_last_success_timestamp_seconds",
             "aws_iam_account_discovery_errors_total",
