@@ -216,10 +216,12 @@ pub struct Budget {
 ///    up to `budget.offenders`;
 /// 2. then, within `budget.typing_calls`: users with MFA who had a virtual device at the last
 ///    refresh and have none now (a removal to confirm at once), then users with MFA never looked
-///    at, then those whose last look is older than the maximum age, oldest first.
+///    at, then those whose last look is older than the maximum age, oldest first; users with an
+///    assigned virtual device last, in the same order.
 ///
-/// Users with an assigned virtual device need no call: ListVirtualMFADevices shows it every
-/// refresh, and a virtual device makes their strength `virtual` whatever else they have.
+/// A user with an assigned virtual device has MFA now (ListVirtualMFADevices shows it every
+/// refresh) of strength `virtual` whatever else they have: a look at them only counts their
+/// other devices, so it waits for the others.
 pub fn plan(
     report: ReportConsole<'_>,
     virtual_now: &BTreeMap<String, u32>,
@@ -235,19 +237,22 @@ pub fn plan(
         .take(budget.offenders)
         .cloned()
         .collect();
-    let mut due: Vec<(i64, &String)> = report
+    let mut due: Vec<((u8, i64), &String)> = report
         .with_mfa
         .iter()
-        .filter(|u| !virtual_now.contains_key(*u))
         .filter_map(|u| {
-            if virtual_before.contains(u) {
-                return Some((i64::MIN, u));
+            let has_virtual = virtual_now.contains_key(u);
+            if !has_virtual && virtual_before.contains(u) {
+                return Some(((0, i64::MIN), u));
             }
-            match looks.get(u) {
-                None => Some((i64::MIN + 1, u)),
-                Some(c) if now.saturating_sub(c.at) >= budget.max_age_seconds => Some((c.at, u)),
-                Some(_) => None,
-            }
+            let stale = match looks.get(u) {
+                None => i64::MIN,
+                Some(c) if now.saturating_sub(c.at) >= budget.max_age_seconds => c.at,
+                Some(_) => return None,
+            };
+            // Users whose strength a virtual device already settles come last: they are looked
+            // at only to count their other devices.
+            Some(((1 + u8::from(has_virtual), stale), u))
         })
         .collect();
     due.sort();
@@ -494,7 +499,7 @@ mod tests {
         };
         let calls = plan(report, &virtual_now, &virtual_before, &looks, 1000, budget);
         // Two offenders (the cap), then: the lost virtual device, the never-typed user, and the
-        // oldest look; "old" waits for the next refresh, "fresh" and "virt" need no call.
+        // oldest look; "old" and "virt" wait for the next refresh, "fresh" needs no call.
         assert_eq!(calls, ["off-1", "off-2", "lost-virtual", "never", "older"]);
         let all = plan(
             report,
@@ -508,8 +513,11 @@ mod tests {
                 max_age_seconds: 400,
             },
         );
-        assert_eq!(all.len(), 3 + 4, "{all:?}");
-        assert!(!all.contains(&"fresh".to_owned()) && !all.contains(&"virt".to_owned()));
+        assert_eq!(
+            all,
+            ["off-1", "off-2", "off-3", "lost-virtual", "never", "older", "old", "virt"],
+            "offenders with a virtual device need no call; users with one come last"
+        );
         let none = plan(
             report,
             &virtual_now,

@@ -23,6 +23,11 @@ RESET = ("reset",)
 TRUNCATE = ("truncate",)
 
 
+GENERATE_COMPLETE = (b'<GenerateCredentialReportResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+                     b"<GenerateCredentialReportResult><State>COMPLETE</State></GenerateCredentialReportResult>"
+                     b"<ResponseMetadata><RequestId>frozen</RequestId></ResponseMetadata></GenerateCredentialReportResponse>")
+
+
 def delay(seconds):
     return ("delay", seconds)
 
@@ -38,6 +43,8 @@ class FaultProxy:
         self.key_account = {}        # access key id -> account id (learned from AssumeRole)
         self.rules = []              # [{"account", "action", "fault", "times"}]
         self.rewrites = {}           # action -> function(body bytes) -> body bytes
+        self.freezing = False        # model AWS's 4-hour report window (see freeze_report)
+        self.frozen = None           # the first GetCredentialReport answer while freezing
         self.calls = Counter()       # (account or "default", action) -> count
         self.lock = threading.Lock()
         proxy = self
@@ -74,6 +81,14 @@ class FaultProxy:
         with self.lock:
             self.rewrites[action] = change
 
+    def freeze_report(self):
+        """Models AWS's 4-hour window, which moto (rebuilding its report on every call) lacks: the
+        first GetCredentialReport answer from now on is kept and returned to every later call, and
+        every later GenerateCredentialReport answers COMPLETE at once. Live changes in IAM then
+        reach the exporter only through its live checks."""
+        with self.lock:
+            self.freezing, self.frozen = True, None
+
     def heal(self, account_id=None):
         """Removes the rules of one account, or all rules."""
         with self.lock:
@@ -102,6 +117,12 @@ class FaultProxy:
             account = (self.key_account.get(key.group(1)) if key else None) or "default"
             self.calls[(account, action)] += 1
             fault = self._fault_for(account, action)
+        with self.lock:
+            frozen = self.frozen if self.freezing else None
+        if frozen is not None and action == "GetCredentialReport":
+            return self.reply(request, 200, {"Content-Type": "text/xml"}, frozen)
+        if frozen is not None and action == "GenerateCredentialReport":
+            return self.reply(request, 200, {"Content-Type": "text/xml"}, GENERATE_COMPLETE)
         if fault and fault[0] == "error":
             _, status, code, message = fault
             return self.reply(request, status, {"Content-Type": "text/xml"}, error_body(code, message))
@@ -125,6 +146,8 @@ class FaultProxy:
                     self.key_account[learned.group(1).decode()] = role[4]
         with self.lock:
             change = self.rewrites.get(action)
+            if self.freezing and self.frozen is None and action == "GetCredentialReport" and resp.status == 200:
+                self.frozen = data
         if change and resp.status == 200:
             data = change(data)
         headers = {k: v for k, v in resp.getheaders() if k.lower() not in ("transfer-encoding", "connection", "content-length")}

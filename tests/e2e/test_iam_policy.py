@@ -41,15 +41,18 @@ def authorized(moto):
     reduced = json.loads(json.dumps(POLICY))
     reduced["Statement"][0]["Action"].remove("iam:GenerateCredentialReport")
     limited = user_with_policy(iam, "exporter-limited", reduced)
+    no_live = json.loads(json.dumps(POLICY))
+    no_live["Statement"][0]["Action"].remove("iam:ListMFADevices")
+    without_live_checks = user_with_policy(iam, "exporter-no-live", no_live)
     set_auth(moto, "0")
     try:
-        yield moto, full, limited
+        yield moto, full, limited, without_live_checks
     finally:
         set_auth(moto, "inf")
 
 
 def test_policy_is_enough_for_a_full_refresh(authorized):
-    moto, full, _ = authorized
+    moto, full, _, _ = authorized
     result = once(moto, full)
     assert result.returncode == 0, result.stderr
     m = parse_metrics(result.stdout)
@@ -57,10 +60,26 @@ def test_policy_is_enough_for_a_full_refresh(authorized):
     assert m["aws_iam_refresh_success" + account] == 1
     assert m["aws_iam_console_users_without_mfa" + account] == 1
     assert "aws_iam_root_virtual_mfa" + account in m, "ListVirtualMFADevices and GetAccountSummary ran"
+    assert m['aws_iam_mfa_device_checks_total{account_id="123456789012",result="ok"}'] >= 1, "ListMFADevices ran"
+    assert m['aws_iam_mfa_device_checks_total{account_id="123456789012",result="access_denied"}'] == 0
+
+
+def test_without_list_mfa_devices_the_refresh_works_on_the_report_alone(authorized):
+    """A policy written before live MFA checks (no iam:ListMFADevices): the refresh still works,
+    verdicts come from the report, and the denied checks are counted, not fatal."""
+    moto, _, _, without_live_checks = authorized
+    result = once(moto, without_live_checks)
+    assert result.returncode == 0, result.stderr
+    m = parse_metrics(result.stdout)
+    account = '{account_id="123456789012"}'
+    assert m["aws_iam_refresh_success" + account] == 1
+    assert m["aws_iam_console_users_without_mfa" + account] == 1
+    assert m['aws_iam_mfa_device_checks_total{account_id="123456789012",result="access_denied"}'] >= 1
+    assert "live MFA checks (ListMFADevices) incomplete" in result.stderr
 
 
 def test_missing_permission_is_a_clean_access_denied(authorized):
-    moto, _, limited = authorized
+    moto, _, limited, _ = authorized
     result = once(moto, limited)
     assert result.returncode == 1
     m = parse_metrics(result.stdout)
@@ -72,7 +91,7 @@ def test_missing_permission_is_a_clean_access_denied(authorized):
 
 def test_authorization_is_really_on(authorized):
     """The two tests above mean something only if moto enforces policies: unknown keys fail."""
-    moto, _, _ = authorized
+    moto, _, _, _ = authorized
     result = once(moto, ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"))
     assert result.returncode == 1
     assert 'reason="credentials"} 1' in result.stdout, result.stdout + result.stderr
