@@ -1,8 +1,10 @@
 """The Grafana dashboard: type-checked against npm @grafana/schema, every PromQL expression valid
-for promtool. (That every expression returns data is checked against a live Prometheus in
-test_monitoring.py.)"""
+for promtool, and its conventions (variables, filters, colours of empty states). That every
+expression returns data is checked against a live Prometheus in test_monitoring.py; that it gives
+the same numbers with one exporter replica or two, in test_dashboard_replicas.py."""
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -12,23 +14,48 @@ from conftest import ROOT
 DASHBOARD = ROOT / "dashboards" / "iam-mfa.json"
 CHECKER = ROOT / "tests" / "dashboard"
 
-# Grafana's template variables, as the checks substitute them.
-VARIABLES = {"$account_id": ".*", "$__rate_interval": "1m", "$__range": "1h", "$__interval": "15s"}
+# Grafana's template variables, as the checks substitute them: the All value of `cluster` and
+# `account_id` (".*", which also matches series without the label), the conventional scrape job.
+VARIABLES = {"cluster": ".*", "job": "iam-mfa-exporter", "account_id": ".*",
+             "__rate_interval": "1m", "__range": "1h", "__interval": "15s"}
+HEALTH_ROW = "Exporter health"
+# Exporter-health panels that show each replica (labelled with `instance`) on purpose; every other
+# query must give the same answer with one exporter replica or two (test_dashboard_replicas.py).
+PER_REPLICA = {"Exporter up and version", "Refresh status", "Refresh errors by account",
+               "Account discovery", "Discovery errors and restarted refresh loops"}
 
 
 def load():
     return json.loads(DASHBOARD.read_text())
 
 
-def expressions(dashboard):
-    """(panel title, refId, expr with variables substituted) of every query."""
+def substitute(expr, values=None):
+    """`expr` with $name / ${name} / ${name:format} replaced; an unknown variable is an error.
+    ($1 in label_replace is not a variable.)"""
+    values = {**VARIABLES, **(values or {})}
+    return re.sub(r"\$\{([A-Za-z_]\w*)(?::\w+)?\}|\$([A-Za-z_]\w*)",
+                  lambda m: values[m.group(1) or m.group(2)], expr)
+
+
+def expressions(dashboard, values=None, with_targets=False):
+    """(panel title, refId, expr with variables substituted) of every query; with `with_targets`,
+    (panel, target, expr)."""
     out = []
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):
-            expr = target["expr"]
-            for name, value in VARIABLES.items():
-                expr = expr.replace(name, value)
-            out.append((panel["title"], target["refId"], expr))
+            expr = substitute(target["expr"], values)
+            out.append((panel, target, expr) if with_targets else (panel["title"], target["refId"], expr))
+    return out
+
+
+def panels_in_row(dashboard, row_title):
+    """The panels under the (expanded) row titled `row_title`."""
+    out, current = [], None
+    for panel in sorted(dashboard["panels"], key=lambda p: (p["gridPos"]["y"], p["gridPos"]["x"])):
+        if panel["type"] == "row":
+            current = panel["title"]
+        elif current == row_title:
+            out.append(panel)
     return out
 
 
@@ -67,27 +94,172 @@ def test_schema_check_catches_unknown_keys(tmp_path):
     assert code != 0 and "colour" in output, output
 
 
+# Series without account_id: exporter-wide (discovery, restarted loops, build info) or Prometheus'.
 EXPORTER_WIDE = ("aws_iam_account_discovery_success", "aws_iam_account_discovery_errors_total",
-                 "aws_iam_refresh_task_restarts_total")
+                 "aws_iam_refresh_task_restarts_total", "aws_iam_exporter_build_info", "up")
+SELECTOR = re.compile(r"\b(aws_iam_[a-z_]+|up)\b(\{[^}]*\})?")
+NEUTRAL = "#808080"
+# The IAMCredentialReportStale alert (alerts/iam-mfa.rules.yml) fires past 8h; AWS builds a report
+# at most every 4h and the exporter refreshes every 15m by default.
+STALE_AFTER, REPORT_CYCLE, REFRESH = 8 * 3600, 4 * 3600, 15 * 60
+
+
+def targets(dashboard):
+    return [(panel, target) for panel in dashboard["panels"] for target in panel.get("targets", [])]
+
+
+def compliance_stats(dashboard):
+    health = {p["title"] for p in panels_in_row(dashboard, HEALTH_ROW)}
+    return [p for p in dashboard["panels"] if p["type"] == "stat" and p["title"] not in health]
 
 
 def test_dashboard_conventions():
     d = load()
-    variables = {v["name"]: v for v in d["templating"]["list"]}
-    assert variables["datasource"]["type"] == "datasource"
-    assert variables["account_id"]["multi"] and variables["account_id"]["includeAll"]
     for panel in d["panels"]:
         if panel["type"] == "row":
             continue
         assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
         assert panel.get("description"), f"{panel['title']} has no description"
-        for target in panel["targets"]:
-            # Every query filters on the account variable, except those of the exporter-wide
-            # series that have no account_id (discovery, restarted loops).
-            exporter_wide = any(m in target["expr"] for m in EXPORTER_WIDE) and "account_id" not in target["expr"]
-            assert exporter_wide or 'account_id=~"$account_id"' in target["expr"], (panel["title"], target["expr"])
+        assert panel.get("targets"), panel["title"]
     titles = [p["title"] for p in d["panels"]]
     assert len(titles) == len(set(titles)), titles
+    assert len({p["id"] for p in d["panels"]}) == len(d["panels"])
+
+
+def test_variables():
+    variables = {v["name"]: v for v in load()["templating"]["list"]}
+    assert list(variables) == ["datasource", "cluster", "job", "account_id"]
+    assert variables["datasource"]["type"] == "datasource"
+    for name in ("cluster", "job", "account_id"):
+        v = variables[name]
+        assert v["type"] == "query" and v["multi"] and v["includeAll"], name
+        assert v["datasource"]["uid"] == "${datasource}", name
+        assert v["current"]["value"] == ["$__all"], name
+    # No `cluster` label at all (one cluster) must work: All is ".*", which matches an absent label.
+    assert variables["cluster"]["allValue"] == ".*"
+    assert "label_values(aws_iam_exporter_build_info, cluster)" in variables["cluster"]["query"]["query"]
+    # All jobs = the jobs that expose the exporter's build info (no allValue: Grafana lists them),
+    # so `up` of unrelated targets never shows.
+    assert "allValue" not in variables["job"]
+    assert 'aws_iam_exporter_build_info{cluster=~"$cluster"}, job)' in variables["job"]["query"]["query"]
+    account = variables["account_id"]
+    assert account["allValue"] == ".*"
+    assert "aws_iam_account_info" in account["query"]["query"] and 'job=~"$job"' in account["query"]["query"]
+    assert "(?<value>" in account["regex"] and "(?<text>" in account["regex"]
+
+
+def grafana_query_result(series):
+    """One option string the way Grafana's Prometheus query_result() variable writes it."""
+    metric = dict(series["metric"])
+    name = metric.pop("__name__", "")
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in metric.items()) + "} " + series["value"][1] + " 1700000000000"
+
+
+def variable_options(variable, strings):
+    """{value: text} of a query variable's options from `strings`, applying its regex as Grafana does
+    (named groups `value` and `text`; an empty group falls back to the other)."""
+    pattern = variable["regex"]
+    assert pattern.startswith("/") and pattern.endswith("/")
+    regex = re.compile(pattern[1:-1].replace("(?<", "(?P<"))
+    options = {}
+    for s in strings:
+        m = regex.search(s)
+        if m:
+            options.setdefault(m.group("value") or m.group("text"), m.group("text") or m.group("value"))
+    return options
+
+
+def test_account_variable_shows_names_and_selects_ids():
+    account = {v["name"]: v for v in load()["templating"]["list"]}["account_id"]
+    strings = [grafana_query_result({"metric": {"account_id": "123456789012", "account_name": "Production, EU \"main\""},
+                                     "value": [0, "1"]}),
+               # Prometheus drops empty labels: an account without a name has no account_name.
+               grafana_query_result({"metric": {"account_id": "210987654321"}, "value": [0, "1"]})]
+    assert variable_options(account, strings) == {"123456789012": 'Production, EU "main"', "210987654321": "210987654321"}
+
+
+def test_every_query_filters_on_cluster_job_and_account():
+    for panel, target in targets(load()):
+        selectors = SELECTOR.findall(target["expr"])
+        assert selectors, (panel["title"], target["expr"])
+        for metric, matchers in selectors:
+            where = (panel["title"], target["refId"], metric)
+            assert matchers, f"{where}: no label matchers"
+            assert 'cluster=~"$cluster"' in matchers and 'job=~"$job"' in matchers, where
+            assert metric in EXPORTER_WIDE or 'account_id=~"$account_id"' in matchers, where
+
+
+def test_counts_never_fake_a_zero_and_legends_name_accounts():
+    for panel, target in targets(load()):
+        expr = target["expr"]
+        # "or vector(0)" turns an absent exporter into a green 0; clamp_min(..., 1) turns "no
+        # console users" into 0%.
+        assert "vector(0)" not in expr and "clamp_min" not in expr, (panel["title"], expr)
+        legend = target.get("legendFormat", "")
+        if "{{account_id}}" in legend:
+            assert "{{account_name}}" in legend and "group_left (account_name)" in expr, (panel["title"], legend)
+
+
+def test_no_compliance_stat_is_green_without_data():
+    """Grafana colours a stat without a value with its base threshold step (and runs value
+    mappings first): the base must be neutral and "No data" must say so."""
+    stats = compliance_stats(load())
+    assert len(stats) >= 5
+    for panel in stats:
+        defaults = panel["fieldConfig"]["defaults"]
+        base = defaults["thresholds"]["steps"][0]
+        assert base["value"] is None and base["color"] == NEUTRAL, panel["title"]
+        assert defaults["noValue"] == "No data", panel["title"]
+        null = [m for m in defaults["mappings"] if m["type"] == "special" and m["options"]["match"] == "null"]
+        assert null and null[0]["options"]["result"]["color"] == NEUTRAL, panel["title"]
+
+
+def test_no_console_users_is_not_zero_percent():
+    (coverage,) = [p for p in load()["panels"] if p["title"] == "Console users with MFA"]
+    expr = coverage["targets"][0]["expr"]
+    # 0 console users: 0 / 0 = NaN (no clamp_min), shown as text in a neutral colour. lastNotNull
+    # skips NaN in Grafana, so the stat reduces with "last" (an instant query has one point).
+    assert "/ sum(" in expr and "> 0" not in expr
+    defaults = coverage["fieldConfig"]["defaults"]
+    nan = [m for m in defaults["mappings"] if m["type"] == "special" and m["options"]["match"] == "nan"]
+    assert nan and nan[0]["options"]["result"]["text"] == "no console users"
+    assert nan[0]["options"]["result"]["color"] not in ("red", "green", "orange")
+    assert coverage["options"]["reduceOptions"]["calcs"] == ["last"]
+    # Per-account and fleet-wide lines leave such accounts out instead.
+    for panel in load()["panels"]:
+        if panel["type"] == "timeseries" and "coverage" in panel["title"].lower():
+            assert "> 0)" in panel["targets"][0]["expr"], panel["title"]
+
+
+def test_report_age_thresholds_match_the_alert():
+    panels = {p["title"]: p for p in load()["panels"]}
+    for title in ("Oldest report", "Report age"):
+        panel = panels[title]
+        steps = {s["color"]: s["value"] for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]}
+        # A healthy report is up to one AWS cycle plus one refresh old: still green.
+        assert steps["orange"] > REPORT_CYCLE + REFRESH, title
+        assert steps["red"] == STALE_AFTER, title
+        # Stale data is when the age matters: keep it when the exporter stops answering.
+        assert "last_over_time(aws_iam_credential_report_generated_timestamp_seconds{" in panel["targets"][0]["expr"]
+
+
+def test_user_table_colours_the_grace_period():
+    (table,) = [p for p in load()["panels"] if p["title"] == "Non-compliant console users"]
+    (days,) = [o for o in table["fieldConfig"]["overrides"] if o["matcher"]["options"] == "Days since creation"]
+    thresholds = next(p["value"] for p in days["properties"] if p["id"] == "thresholds")
+    assert [s["value"] for s in thresholds["steps"]] == [None, 7]
+    assert thresholds["steps"][1]["color"] == "red"
+    renamed = table["transformations"][1]["options"]["renameByName"]
+    assert renamed["Value #D"] == "Days since creation"
+
+
+def test_security_panels_exist():
+    panels = {p["title"]: p for p in load()["panels"]}
+    for title in ("Fleet-wide MFA coverage over time", "Exporter up and version", "Per-user series dropped by the cap"):
+        assert title in panels, title
+    exprs = " ".join(t["expr"] for t in panels["Exporter up and version"]["targets"])
+    assert "up{" in exprs and "aws_iam_exporter_build_info{" in exprs and "version, revision" in exprs
+    assert {p["title"] for p in panels_in_row(load(), HEALTH_ROW)} >= PER_REPLICA
 
 
 def test_every_expression_is_valid_promql(tmp_path):
