@@ -48,7 +48,7 @@ impl App {
             config.refresh_timeout,
             usize::from(config.max_concurrency),
         )
-        .with_live_mfa(config.live_mfa());
+        .with_checks(config.checks());
         let web = match (&config.web_config_file, config.once) {
             (Some(path), false) => Some(Arc::new(
                 WebConfigWatcher::new(path)

@@ -18,6 +18,7 @@ use prometheus_client::registry::Registry;
 use crate::error::Reason;
 use crate::metrics::*;
 use crate::mfa::{CheckResult, DeviceKind, Direction, Live, Strength};
+use crate::report::hygiene::{Hygiene, KeyFinding};
 use crate::report::{AccountData, ConsoleUser};
 use crate::state::{Shared, Status};
 
@@ -169,6 +170,7 @@ impl Collector {
             per_user(|u| u.password_last_used),
         )?;
         self.encode_below_required(e, &data)?;
+        self.encode_hygiene(e, &data)?;
 
         per_account(e, ROOT_GAUGES)?;
 
@@ -339,7 +341,7 @@ impl Collector {
         let Some(required) = self.required_strength else {
             return Ok(());
         };
-        let weak: Vec<(&str, Vec<(&str, Strength)>)> = data
+        let weak_users: Vec<(&str, Vec<(&str, Strength)>)> = data
             .iter()
             .filter_map(|d| {
                 let live = d.live.as_ref()?;
@@ -353,22 +355,106 @@ impl Collector {
                 Some((d.report.account_id.as_str(), users))
             })
             .collect();
-        let wants: Vec<usize> = weak.iter().map(|(_, users)| users.len()).collect();
-        let shares = fair_shares(&wants, self.max_user_series);
-        encode_gauges(
+        let weak: Vec<(&str, &[(&str, Strength)])> = weak_users
+            .iter()
+            .map(|(id, users)| (*id, users.as_slice()))
+            .collect();
+        encode_capped(
             e,
             &BELOW_REQUIRED_STRENGTH,
-            weak.iter().zip(shares).flat_map(|((id, users), share)| {
-                users[..share].iter().map(move |(user, strength)| {
-                    (
-                        [
-                            ("account_id", *id),
-                            ("user", *user),
-                            ("strength", strength.as_str()),
-                        ],
-                        1i64,
-                    )
-                })
+            self.max_user_series,
+            &weak,
+            |id, (user, strength)| {
+                (
+                    vec![
+                        ("account_id", id),
+                        ("user", *user),
+                        ("strength", strength.as_str()),
+                    ],
+                    1,
+                )
+            },
+        )
+    }
+
+    /// Credential hygiene (`--collector.hygiene`): counts per account, root key use, the
+    /// thresholds, and per-user series of who fails a check (each family capped like the others).
+    fn encode_hygiene(&self, e: &mut DescriptorEncoder, data: &[&AccountData]) -> std::fmt::Result {
+        let found: Vec<(&str, &Hygiene)> = data
+            .iter()
+            .filter_map(|d| Some((d.report.account_id.as_str(), d.report.hygiene.as_ref()?)))
+            .collect();
+        let counts: [HygieneCount; 4] = [
+            (&HYGIENE_PASSWORDS_UNUSED, |h| h.password_unused.len()),
+            (&HYGIENE_KEYS_UNUSED, |h| h.keys_unused.len()),
+            (&HYGIENE_ROTATION_OVERDUE, |h| h.rotation_overdue.len()),
+            (&HYGIENE_TWO_ACTIVE_KEYS, |h| h.two_active_keys.len()),
+        ];
+        for (def, count) in counts {
+            encode_gauges(
+                e,
+                def,
+                found
+                    .iter()
+                    .map(|(id, h)| ([("account_id", *id)], count(h) as i64)),
+            )?;
+        }
+        encode_gauges(
+            e,
+            &ROOT_ACCESS_KEY_LAST_USED,
+            data.iter().filter_map(|d| {
+                d.report.hygiene.as_ref()?;
+                let at = d.report.root.as_ref()?.access_keys_last_used?;
+                Some(([("account_id", d.report.account_id.as_str())], at))
+            }),
+        )?;
+        let cap = self.max_user_series;
+        let passwords: Vec<(&str, &[(String, i64)])> = found
+            .iter()
+            .map(|(id, h)| (*id, h.password_unused.as_slice()))
+            .collect();
+        encode_capped(
+            e,
+            &USER_PASSWORD_UNUSED_SINCE,
+            cap,
+            &passwords,
+            |id, (user, since)| (vec![("account_id", id), ("user", user.as_str())], *since),
+        )?;
+        let keys = |f: fn(&Hygiene) -> &[KeyFinding]| -> Vec<(&str, &[KeyFinding])> {
+            found.iter().map(|(id, h)| (*id, f(h))).collect()
+        };
+        encode_capped(
+            e,
+            &ACCESS_KEY_UNUSED_SINCE,
+            cap,
+            &keys(|h| &h.keys_unused),
+            key_series,
+        )?;
+        encode_capped(
+            e,
+            &ACCESS_KEY_LAST_ROTATED,
+            cap,
+            &keys(|h| &h.rotation_overdue),
+            key_series,
+        )?;
+        let two: Vec<(&str, &[String])> = found
+            .iter()
+            .map(|(id, h)| (*id, h.two_active_keys.as_slice()))
+            .collect();
+        encode_capped(e, &USER_TWO_ACTIVE_KEYS, cap, &two, |id, user| {
+            (vec![("account_id", id), ("user", user.as_str())], 1)
+        })?;
+        let thresholds = found.first().map(|(_, h)| h.thresholds);
+        encode_gauges(
+            e,
+            &HYGIENE_THRESHOLD,
+            thresholds.into_iter().flat_map(|t| {
+                [
+                    ("unused", t.unused_after),
+                    ("rotation", t.rotate_after),
+                    ("root_used", t.root_used_within),
+                ]
+                .map(|(check, seconds)| ([("check", check)], seconds))
             }),
         )
     }
@@ -459,6 +545,44 @@ fn encode_counters<L: EncodeLabelSet>(
     }
     Ok(())
 }
+
+/// Writes a per-user family whose series are capped: `accounts` lists each account's items in
+/// the order the cap keeps, and the cap is shared fairly between accounts ([`fair_shares`]).
+fn encode_capped<'a, T>(
+    e: &mut DescriptorEncoder,
+    def: &MetricDef,
+    cap: usize,
+    accounts: &[(&'a str, &'a [T])],
+    series: impl Fn(&'a str, &'a T) -> (Labels<'a>, i64),
+) -> std::fmt::Result {
+    let wants: Vec<usize> = accounts.iter().map(|(_, items)| items.len()).collect();
+    let series = &series;
+    encode_gauges(
+        e,
+        def,
+        accounts
+            .iter()
+            .zip(fair_shares(&wants, cap))
+            .flat_map(move |((id, items), share)| {
+                items[..share].iter().map(move |item| series(id, item))
+            }),
+    )
+}
+
+/// A per-account hygiene count and how to read it.
+type HygieneCount = (&'static MetricDef, fn(&Hygiene) -> usize);
+
+/// The series of one key finding.
+fn key_series<'a>(id: &'a str, k: &'a KeyFinding) -> (Labels<'a>, i64) {
+    let key = KEY_NUMBERS[usize::from(k.key.clamp(1, 2)) - 1];
+    (
+        vec![("account_id", id), ("user", k.user.as_str()), ("key", key)],
+        k.at,
+    )
+}
+
+/// Label values of access key numbers.
+const KEY_NUMBERS: [&str; 2] = ["1", "2"];
 
 /// The label set of a series without labels.
 const NO_LABELS: [(&str, &str); 0] = [];

@@ -9,6 +9,8 @@ use clap::{Parser, ValueEnum};
 use crate::accounts::{Selection, Shard};
 use crate::arn::{is_account_id, role_account};
 use crate::mfa::{Budget, Strength};
+use crate::refresh::Checks;
+use crate::report::hygiene::Thresholds;
 
 /// The default port: 9100-9999 is fully allocated on the Prometheus default port allocations
 /// page, so we take the first port after the newest allocation we could see (docs/README).
@@ -156,6 +158,32 @@ pub struct Config {
     #[arg(long = "mfa.required-strength", env = "IAM_MFA_EXPORTER_MFA_REQUIRED_STRENGTH", value_parser = Strength::parse_required)]
     pub required_strength: Option<Strength>,
 
+    /// Credential-hygiene checks from the report (unused passwords and keys, key rotation, two
+    /// active keys, root use), on by default; `--no-collector.hygiene` turns them off.
+    #[arg(
+        long = "collector.hygiene",
+        env = "IAM_MFA_EXPORTER_COLLECTOR_HYGIENE",
+        overrides_with = "no_hygiene"
+    )]
+    pub hygiene: bool,
+
+    /// Turn the credential-hygiene checks off.
+    #[arg(long = "no-collector.hygiene", overrides_with = "hygiene")]
+    pub no_hygiene: bool,
+
+    /// A console password or an active access key not used for longer than this is "unused"
+    /// (CIS 1.12, Security Hub IAM.22: 45 days).
+    #[arg(long = "hygiene.unused-after", env = "IAM_MFA_EXPORTER_HYGIENE_UNUSED_AFTER", default_value = "45d", value_parser = parse_duration)]
+    pub unused_after: Duration,
+
+    /// An active access key rotated longer ago than this is overdue (CIS 1.14, IAM.3: 90 days).
+    #[arg(long = "hygiene.rotate-after", env = "IAM_MFA_EXPORTER_HYGIENE_ROTATE_AFTER", default_value = "90d", value_parser = parse_duration)]
+    pub rotate_after: Duration,
+
+    /// Root used within this long counts as used recently (CIS 1.7); exported for the alert.
+    #[arg(long = "hygiene.root-used-within", env = "IAM_MFA_EXPORTER_HYGIENE_ROOT_USED_WITHIN", default_value = "1d", value_parser = parse_duration)]
+    pub root_used_within: Duration,
+
     /// How often to refresh the report in the background (AWS builds a new one at most every 4h).
     #[arg(long = "refresh.interval", env = "IAM_MFA_EXPORTER_REFRESH_INTERVAL", default_value = "15m", value_parser = parse_duration)]
     pub refresh_interval: Duration,
@@ -202,6 +230,19 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl Config {
+    /// What a refresh computes besides the report's verdicts.
+    pub fn checks(&self) -> Checks {
+        let seconds = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        Checks {
+            live_mfa: self.live_mfa(),
+            hygiene: (!self.no_hygiene).then(|| Thresholds {
+                unused_after: seconds(self.unused_after),
+                rotate_after: seconds(self.rotate_after),
+                root_used_within: seconds(self.root_used_within),
+            }),
+        }
+    }
+
     /// The live MFA budget, or `None` when live checks are off (or in file mode).
     pub fn live_mfa(&self) -> Option<Budget> {
         let off = self.no_mfa_devices || !self.report_files.is_empty();
@@ -280,6 +321,32 @@ mod tests {
             "live MFA checks are on by default"
         );
         assert_eq!(c.required_strength, None);
+        assert_eq!(
+            c.checks().hygiene,
+            Some(Thresholds::default()),
+            "hygiene checks on, with the controls' thresholds"
+        );
+    }
+
+    #[test]
+    fn hygiene_flags() {
+        let off = Config::try_parse_from(["x", "--no-collector.hygiene"]).unwrap();
+        assert_eq!(off.checks().hygiene, None);
+        let tuned = Config::try_parse_from([
+            "x",
+            "--hygiene.unused-after=90d",
+            "--hygiene.rotate-after=180d",
+            "--hygiene.root-used-within=12h",
+        ])
+        .unwrap();
+        assert_eq!(
+            tuned.checks().hygiene,
+            Some(Thresholds {
+                unused_after: 90 * 86400,
+                rotate_after: 180 * 86400,
+                root_used_within: 12 * 3600
+            })
+        );
     }
 
     #[test]

@@ -14,8 +14,7 @@ use tokio::time::MissedTickBehavior;
 
 use crate::accounts::{Accounts, Target};
 use crate::hash::stable_hash;
-use crate::mfa::Budget;
-use crate::refresh::{Clock, Refresher, SystemClock};
+use crate::refresh::{Checks, Clock, Refresher, SystemClock};
 use crate::state::Shared;
 
 /// The longest a target waits before its first refresh.
@@ -29,7 +28,7 @@ pub struct Fleet {
     timeout: Duration,
     permits: Arc<Semaphore>,
     clock: Arc<dyn Clock>,
-    live: Option<Budget>,
+    checks: Checks,
 }
 
 impl Fleet {
@@ -47,13 +46,13 @@ impl Fleet {
             timeout,
             permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
             clock: Arc::new(SystemClock),
-            live: None,
+            checks: Checks::default(),
         }
     }
 
-    /// Live MFA checks for every AWS target (`None`: report-only verdicts).
-    pub fn with_live_mfa(mut self, budget: Option<Budget>) -> Self {
-        self.live = budget;
+    /// Live MFA and hygiene checks for every target.
+    pub fn with_checks(mut self, checks: Checks) -> Self {
+        self.checks = checks;
         self
     }
 
@@ -71,7 +70,7 @@ impl Fleet {
             self.timeout,
         )
         .with_clock(Arc::clone(&self.clock))
-        .with_live_mfa(self.live))
+        .with_checks(self.checks))
     }
 
     /// Resolves the targets, recording the outcome where discovery can fail (AWS modes).

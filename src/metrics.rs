@@ -105,6 +105,56 @@ pub const BELOW_REQUIRED_STRENGTH: MetricDef = gauge(
     &["account_id", "user", "strength"],
     "1 for each console user whose MFA is weaker than --mfa.required-strength, labelled with the strength found (capped by --metrics.max-user-series).",
 );
+pub const HYGIENE_PASSWORDS_UNUSED: MetricDef = gauge(
+    "aws_iam_console_users_password_unused",
+    &["account_id"],
+    "Console users whose password was not used within --hygiene.unused-after (never used: counted from when it was set, else from the user's creation; users younger than the threshold never count). CIS 1.12, Security Hub IAM.22, AWS Config iam-user-unused-credentials-check.",
+);
+pub const HYGIENE_KEYS_UNUSED: MetricDef = gauge(
+    "aws_iam_access_keys_unused",
+    &["account_id"],
+    "Active access keys not used within --hygiene.unused-after (never used: counted from their creation). CIS 1.12, Security Hub IAM.22, AWS Config iam-user-unused-credentials-check.",
+);
+pub const HYGIENE_ROTATION_OVERDUE: MetricDef = gauge(
+    "aws_iam_access_keys_rotation_overdue",
+    &["account_id"],
+    "Active access keys last rotated longer ago than --hygiene.rotate-after. CIS 1.14, Security Hub IAM.3, AWS Config access-keys-rotated.",
+);
+pub const HYGIENE_TWO_ACTIVE_KEYS: MetricDef = gauge(
+    "aws_iam_users_with_two_active_access_keys",
+    &["account_id"],
+    "IAM users with both access keys active. CIS 1.13.",
+);
+pub const USER_PASSWORD_UNUSED_SINCE: MetricDef = gauge(
+    "aws_iam_user_password_unused_since_timestamp_seconds",
+    &["account_id", "user"],
+    "For each console user whose password is unused (see aws_iam_console_users_password_unused): its last use, else when it was set, else the user's creation (capped by --metrics.max-user-series).",
+);
+pub const ACCESS_KEY_UNUSED_SINCE: MetricDef = gauge(
+    "aws_iam_access_key_unused_since_timestamp_seconds",
+    &["account_id", "user", "key"],
+    "For each unused active access key (see aws_iam_access_keys_unused): its last use, else its creation (capped by --metrics.max-user-series).",
+);
+pub const ACCESS_KEY_LAST_ROTATED: MetricDef = gauge(
+    "aws_iam_access_key_last_rotated_timestamp_seconds",
+    &["account_id", "user", "key"],
+    "For each active access key overdue for rotation (see aws_iam_access_keys_rotation_overdue): when it was last rotated (capped by --metrics.max-user-series).",
+);
+pub const USER_TWO_ACTIVE_KEYS: MetricDef = gauge(
+    "aws_iam_user_two_active_access_keys",
+    &["account_id", "user"],
+    "1 for each IAM user with both access keys active (capped by --metrics.max-user-series).",
+);
+pub const ROOT_ACCESS_KEY_LAST_USED: MetricDef = gauge(
+    "aws_iam_root_access_key_last_used_timestamp_seconds",
+    &["account_id"],
+    "The latest use of the root user's access keys, when the report knows it. CIS 1.7.",
+);
+pub const HYGIENE_THRESHOLD: MetricDef = gauge(
+    "aws_iam_hygiene_threshold_seconds",
+    &["check"],
+    "The credential-hygiene thresholds in force: unused (--hygiene.unused-after), rotation (--hygiene.rotate-after), root_used (--hygiene.root-used-within).",
+);
 pub const ROOT_MFA_ENABLED: MetricDef = gauge(
     "aws_iam_root_mfa_enabled",
     &["account_id"],
@@ -226,6 +276,16 @@ pub const METRICS: &[MetricDef] = &[
     USER_CREATED,
     USER_PASSWORD_LAST_USED,
     BELOW_REQUIRED_STRENGTH,
+    HYGIENE_PASSWORDS_UNUSED,
+    HYGIENE_KEYS_UNUSED,
+    HYGIENE_ROTATION_OVERDUE,
+    HYGIENE_TWO_ACTIVE_KEYS,
+    ROOT_ACCESS_KEY_LAST_USED,
+    USER_PASSWORD_UNUSED_SINCE,
+    ACCESS_KEY_UNUSED_SINCE,
+    ACCESS_KEY_LAST_ROTATED,
+    USER_TWO_ACTIVE_KEYS,
+    HYGIENE_THRESHOLD,
     ROOT_MFA_ENABLED,
     ROOT_VIRTUAL_MFA,
     ROOT_HARDWARE_MFA,

@@ -515,7 +515,16 @@ mod tests {
         );
         assert_eq!(
             all,
-            ["off-1", "off-2", "off-3", "lost-virtual", "never", "older", "old", "virt"],
+            [
+                "off-1",
+                "off-2",
+                "off-3",
+                "lost-virtual",
+                "never",
+                "older",
+                "old",
+                "virt"
+            ],
             "offenders with a virtual device need no call; users with one come last"
         );
         let none = plan(

@@ -7,8 +7,19 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::Error;
 use crate::mfa::Budget;
+use crate::report::hygiene::{At, Thresholds};
+use crate::report::timestamp::unix_seconds;
 use crate::source::Source;
 use crate::state::Shared;
+
+/// What a refresh computes besides the report's MFA verdicts (from the flags).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checks {
+    /// Live MFA checks (AWS sources only); `None`: report-only verdicts.
+    pub live_mfa: Option<Budget>,
+    /// Credential-hygiene checks (`--collector.hygiene`); `None`: off.
+    pub hygiene: Option<Thresholds>,
+}
 
 /// Wall-clock time, replaceable so tests can pin it.
 pub trait Clock: Debug + Send + Sync {
@@ -51,8 +62,8 @@ pub struct Refresher {
     shared: Arc<Shared>,
     clock: Arc<dyn Clock>,
     timeout: Duration,
-    /// Live MFA checks (AWS sources only); `None`: report-only verdicts.
-    live: Option<Budget>,
+    /// What a refresh computes besides the report's MFA verdicts.
+    checks: Checks,
 }
 
 impl Refresher {
@@ -68,13 +79,13 @@ impl Refresher {
             shared,
             clock: Arc::new(SystemClock),
             timeout,
-            live: None,
+            checks: Checks::default(),
         }
     }
 
-    /// Turns on live MFA checks with this budget (AWS sources; a file source ignores it).
-    pub fn with_live_mfa(mut self, budget: Option<Budget>) -> Self {
-        self.live = budget;
+    /// Turns on live MFA checks (AWS sources; a file source ignores them) and hygiene checks.
+    pub fn with_checks(mut self, checks: Checks) -> Self {
+        self.checks = checks;
         self
     }
 
@@ -94,8 +105,12 @@ impl Refresher {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let result = tokio::time::timeout_at(deadline, async {
             let fetched = self.source.fetch(deadline).await?;
+            let hygiene = self.checks.hygiene.map(|thresholds| At {
+                now: unix_seconds(self.clock.now()),
+                thresholds,
+            });
             // Parsing a large report is CPU work: keep it off the async workers.
-            tokio::task::spawn_blocking(move || fetched.into_account_data())
+            tokio::task::spawn_blocking(move || fetched.into_account_data_at(hygiene))
                 .await
                 .map_err(|e| Error::Internal(format!("report parser stopped: {e}")))?
                 .map_err(Error::from)
@@ -104,10 +119,10 @@ impl Refresher {
         .unwrap_or_else(|_| Err(Error::Timeout(self.timeout.into())));
         // Live checks never fail the refresh: they stop at the deadline and fall back to the
         // report's verdict for whom they could not look at.
-        let result = match (result, &self.source, self.live) {
+        let result = match (result, &self.source, self.checks.live_mfa) {
             (Ok(mut data), Source::Aws(aws), Some(budget)) => {
                 if let Some(summary) = &data.summary {
-                    let now = crate::report::timestamp::unix_seconds(self.clock.now());
+                    let now = unix_seconds(self.clock.now());
                     let account = data.report.account_id.clone();
                     data.live = Some(
                         aws.live_mfa(&account, &data.report, summary, budget, now, deadline)

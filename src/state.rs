@@ -224,6 +224,7 @@ mod tests {
                 console_users_without_mfa: vec![],
                 console_users_with_mfa: vec![],
                 root: None,
+                hygiene: None,
             },
             generated_at: None,
             summary: None,

@@ -4,6 +4,7 @@
 //! [`AccountData`] the collector reads. [`decode`] turns a report file's bytes into a `Fetched`.
 
 pub mod decode;
+pub mod hygiene;
 pub mod model;
 pub mod parse;
 pub mod timestamp;
@@ -11,10 +12,11 @@ pub mod timestamp;
 use std::collections::BTreeMap;
 
 use crate::mfa::Live;
+use hygiene::At;
 
 pub use decode::decode_file;
 pub use model::{AccountReport, ConsoleUser, RootRow, UnixSeconds};
-pub use parse::{parse, ReportError, MAX_REPORT_BYTES};
+pub use parse::{parse, parse_at, ReportError, MAX_REPORT_BYTES};
 
 /// What AWS says about the account besides the report (AWS mode only).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +48,12 @@ pub struct Fetched {
 impl Fetched {
     /// Parses the CSV and joins it with the account summary.
     pub fn into_account_data(self) -> Result<AccountData, ReportError> {
-        let report = parse(&self.csv)?;
+        self.into_account_data_at(None)
+    }
+
+    /// [`Self::into_account_data`], running the credential-hygiene checks at `hygiene`'s moment.
+    pub fn into_account_data_at(self, hygiene: Option<At>) -> Result<AccountData, ReportError> {
+        let report = parse_at(&self.csv, hygiene)?;
         Ok(AccountData {
             live: None,
             root_virtual_mfa: self
@@ -165,7 +172,9 @@ mod tests {
                     mfa_active: false,
                     access_keys_active: None,
                     password_last_used: None,
+                    access_keys_last_used: None,
                 }),
+                hygiene: None,
             },
             generated_at: None,
             summary: summary.map(|root_password_present| AccountSummary {

@@ -1,6 +1,8 @@
 //! What the exporter keeps from one credential report: counts, the non-compliant users and
 //! the root account. Built once per refresh by [`super::parse`] and never mutated.
 
+use super::hygiene::Hygiene;
+
 /// Seconds since the Unix epoch (UTC). Credential-report timestamps have one-second resolution.
 pub type UnixSeconds = i64;
 
@@ -23,6 +25,8 @@ pub struct AccountReport {
     pub console_users_with_mfa: Vec<ConsoleUser>,
     /// The `<root_account>` row, when the report has one (AWS always writes it; moto does not).
     pub root: Option<RootRow>,
+    /// Credential-hygiene findings, when the checks ran (`--collector.hygiene`).
+    pub hygiene: Option<Hygiene>,
 }
 
 /// A console user (a user with a console password).
@@ -43,4 +47,6 @@ pub struct RootRow {
     /// Active root access keys (0-2); `None` when the report has no access-key columns.
     pub access_keys_active: Option<u8>,
     pub password_last_used: Option<UnixSeconds>,
+    /// The latest last use of root's access keys, when known.
+    pub access_keys_last_used: Option<UnixSeconds>,
 }

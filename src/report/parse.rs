@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use csv::{ByteRecord, ReaderBuilder};
 
+use super::hygiene::{At, Hygiene, Key, UserCredentials};
 use super::model::{AccountReport, ConsoleUser, RootRow, UnixSeconds};
 use super::timestamp;
 use crate::arn::account_of_arn;
@@ -45,7 +46,10 @@ struct Columns {
     password_enabled: usize,
     mfa_active: usize,
     password_last_used: Option<usize>,
+    password_last_changed: Option<usize>,
     access_keys: [Option<usize>; 2],
+    key_last_rotated: [Option<usize>; 2],
+    key_last_used: [Option<usize>; 2],
 }
 
 impl Columns {
@@ -67,7 +71,16 @@ impl Columns {
             password_enabled: required("password_enabled")?,
             mfa_active: required("mfa_active")?,
             password_last_used: find("password_last_used"),
+            password_last_changed: find("password_last_changed"),
             access_keys: [find("access_key_1_active"), find("access_key_2_active")],
+            key_last_rotated: [
+                find("access_key_1_last_rotated"),
+                find("access_key_2_last_rotated"),
+            ],
+            key_last_used: [
+                find("access_key_1_last_used_date"),
+                find("access_key_2_last_used_date"),
+            ],
         })
     }
 }
@@ -167,6 +180,38 @@ impl<'r> Row<'r> {
             .ok_or_else(|| self.bad(name, "a timestamp", value))
     }
 
+    /// A timestamp of an optional column: `None` when the column is absent or a sentinel.
+    fn opt_column_timestamp(
+        &self,
+        column: Option<usize>,
+        name: &str,
+    ) -> Result<Option<UnixSeconds>, ReportError> {
+        column.map_or(Ok(None), |c| self.opt_timestamp(c, name))
+    }
+
+    /// Access key `i` (0 or 1) as far as the report's columns tell.
+    fn key(&self, i: usize) -> Result<Key, ReportError> {
+        const NAMES: [[&str; 3]; 2] = [
+            [
+                "access_key_1_active",
+                "access_key_1_last_rotated",
+                "access_key_1_last_used_date",
+            ],
+            [
+                "access_key_2_active",
+                "access_key_2_last_rotated",
+                "access_key_2_last_used_date",
+            ],
+        ];
+        let c = self.columns;
+        let [active, rotated, used] = NAMES[i];
+        Ok(Key {
+            active: c.access_keys[i].map_or(Ok(None), |col| self.opt_bool(col, active))?,
+            last_rotated: self.opt_column_timestamp(c.key_last_rotated[i], rotated)?,
+            last_used: self.opt_column_timestamp(c.key_last_used[i], used)?,
+        })
+    }
+
     fn bad(&self, column: &str, what: &str, value: &str) -> ReportError {
         ReportError::line(
             self.line,
@@ -244,8 +289,14 @@ fn truncate(value: &str) -> &str {
     }
 }
 
-/// Parses a credential report (CSV bytes) into an [`AccountReport`].
+/// Parses a credential report (CSV bytes) into an [`AccountReport`], without hygiene checks.
 pub fn parse(bytes: &[u8]) -> Result<AccountReport, ReportError> {
+    parse_at(bytes, None)
+}
+
+/// Parses a credential report; with `hygiene`, also runs the credential-hygiene checks at that
+/// moment (see [`super::hygiene`]), keeping only the users who fail one.
+pub fn parse_at(bytes: &[u8], hygiene: Option<At>) -> Result<AccountReport, ReportError> {
     if bytes.len() > MAX_REPORT_BYTES {
         return Err(ReportError::TooLarge {
             size: bytes.len(),
@@ -287,6 +338,7 @@ pub fn parse(bytes: &[u8]) -> Result<AccountReport, ReportError> {
         console_users_without_mfa: Vec::new(),
         console_users_with_mfa: Vec::new(),
         root: None,
+        hygiene: hygiene.map(|at| Hygiene::new(at.thresholds)),
     };
     let mut rows = 0u64;
     // IAM user names are unique in an account, case-insensitively: lower-cased name → its line.
@@ -319,7 +371,7 @@ pub fn parse(bytes: &[u8]) -> Result<AccountReport, ReportError> {
             report.root = Some(root_row(&row)?);
             continue;
         }
-        let name = user_row(&row, &mut report)?;
+        let name = user_row(&row, &mut report, hygiene)?;
         if let Some(first) = seen.insert(name.to_lowercase(), line) {
             return Err(ReportError::line(
                 line,
@@ -339,11 +391,18 @@ pub fn parse(bytes: &[u8]) -> Result<AccountReport, ReportError> {
     report
         .console_users_with_mfa
         .sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    if let Some(h) = &mut report.hygiene {
+        h.sort();
+    }
     Ok(report)
 }
 
 /// Counts one user row into `report`; returns the user's name.
-fn user_row<'r>(row: &'r Row<'_>, report: &mut AccountReport) -> Result<&'r str, ReportError> {
+fn user_row<'r>(
+    row: &'r Row<'_>,
+    report: &mut AccountReport,
+    hygiene: Option<At>,
+) -> Result<&'r str, ReportError> {
     let c = row.columns;
     let created = row.timestamp(c.created, "user_creation_time")?;
     let console = row.bool(c.password_enabled, "password_enabled")?;
@@ -358,6 +417,18 @@ fn user_row<'r>(row: &'r Row<'_>, report: &mut AccountReport) -> Result<&'r str,
         return Err(ReportError::line(row.line, "column user: empty"));
     }
 
+    if let (Some(at), Some(h)) = (hygiene, report.hygiene.as_mut()) {
+        let credentials = UserCredentials {
+            name,
+            created,
+            console,
+            password_last_used: last_used,
+            password_last_changed: row
+                .opt_column_timestamp(c.password_last_changed, "password_last_changed")?,
+            keys: [row.key(0)?, row.key(1)?],
+        };
+        h.check(&credentials, at);
+    }
     report.users += 1;
     report.users_mfa_enabled += u64::from(mfa);
     if console {
@@ -390,7 +461,9 @@ fn root_row(row: &Row<'_>) -> Result<RootRow, ReportError> {
             *access_keys_active.get_or_insert(0u8) += u8::from(active);
         }
     }
+    let keys = [row.key(0)?, row.key(1)?];
     Ok(RootRow {
+        access_keys_last_used: keys.iter().filter_map(|k| k.last_used).max(),
         password_enabled: row.opt_bool(c.password_enabled, "password_enabled")?,
         mfa_active: row.bool(c.mfa_active, "mfa_active")?,
         access_keys_active,

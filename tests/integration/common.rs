@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use iam_mfa_exporter::collector::{BuildInfo, Collector};
-use iam_mfa_exporter::refresh::{FixedClock, Refresher};
+use iam_mfa_exporter::refresh::{Checks, FixedClock, Refresher};
+use iam_mfa_exporter::report::hygiene::Thresholds;
 use iam_mfa_exporter::server::{self, Handler};
 use iam_mfa_exporter::source::FileSource;
 use iam_mfa_exporter::source::Source;
@@ -61,7 +62,12 @@ impl TestExporter {
         )
         .with_clock(Arc::new(FixedClock(
             UNIX_EPOCH + Duration::from_secs(PINNED_NOW),
-        )));
+        )))
+        // As the binary does by default: hygiene checks on (file mode has no live MFA checks).
+        .with_checks(Checks {
+            live_mfa: None,
+            hygiene: Some(Thresholds::default()),
+        });
         let listener = runtime.block_on(server::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
         let app = Arc::new(Handler {

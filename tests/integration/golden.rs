@@ -25,6 +25,8 @@ const SCENARIOS: &[(&str, &str, usize)] = &[
         1000,
     ),
     ("hostile-names", "tests/fixtures/hostile-names.csv", 1000),
+    // Users just inside and just outside each credential-hygiene threshold at the pinned "now".
+    ("hygiene", "tests/fixtures/hygiene.csv", 1000),
 ];
 
 fn golden_path(name: &str) -> std::path::PathBuf {

@@ -172,6 +172,7 @@ fn root_row_in_all_its_forms() {
                 mfa_active: want_mfa,
                 access_keys_active: Some(want_keys),
                 password_last_used: want_last,
+                access_keys_last_used: None,
             }),
             "{password} {last_used} {mfa} {keys:?}"
         );
@@ -401,4 +402,44 @@ fn repair_refuses_what_is_not_a_split_name() {
     assert_eq!(repair_unquoted_commas(&r, 0, 2), None, "not an ARN");
     let r = record(&["a", "b", "arn:x/a"]);
     assert_eq!(repair_unquoted_commas(&r, 0, 4), None, "too few fields");
+}
+
+#[test]
+fn hygiene_runs_only_when_asked_and_reads_the_key_columns() {
+    use crate::report::hygiene::{At, Thresholds};
+    const DAY: i64 = 24 * 3600;
+    // alice: console password never used, set with the user on T; two active keys, key 1
+    // rotated on T and used on T.
+    let alice = format!(
+        "alice,arn:aws:iam::123456789012:user/alice,{T},true,no_information,{T},N/A,true,true,{T},{T},us-east-1,iam,true,{T},N/A,N/A,N/A,false,N/A,false,N/A"
+    );
+    let csv = report(&[alice, user("bob", "true", "true")]);
+    assert_eq!(ok(&csv).hygiene, None);
+    let at = At {
+        now: T_SECS + 100 * DAY,
+        thresholds: Thresholds::default(),
+    };
+    let r = parse_at(csv.as_bytes(), Some(at)).unwrap();
+    let h = r.hygiene.unwrap();
+    // bob's password was never used either (N/A): both count from T, 100 days ago.
+    assert_eq!(
+        h.password_unused,
+        [("alice".to_owned(), T_SECS), ("bob".to_owned(), T_SECS)]
+    );
+    assert_eq!(h.two_active_keys, ["alice"]);
+    assert_eq!(h.keys_unused.len(), 2, "{:?}", h.keys_unused);
+    assert_eq!(h.rotation_overdue.len(), 2);
+    let r = parse_at(
+        csv.as_bytes(),
+        Some(At {
+            now: T_SECS + 10 * DAY,
+            ..at
+        }),
+    )
+    .unwrap();
+    let h = r.hygiene.unwrap();
+    assert!(
+        h.password_unused.is_empty() && h.keys_unused.is_empty() && h.rotation_overdue.is_empty()
+    );
+    assert_eq!(h.two_active_keys, ["alice"], "not a matter of time");
 }
