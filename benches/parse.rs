@@ -1,5 +1,6 @@
 //! Parse + snapshot of a generated 5,000-user credential report (IAM's per-account user limit),
-//! against a raw `csv::ByteRecord` scan of the same bytes: the floor any CSV-based parser pays.
+//! with and without the credential-hygiene checks, against a raw `csv::ByteRecord` scan of the
+//! same bytes: the floor any CSV-based parser pays.
 //! Results: docs/benchmarks.md.
 
 use std::hint::black_box;
@@ -31,6 +32,13 @@ fn benches(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(bytes.len() as u64));
     group.bench_function("parse_and_snapshot", |b| {
         b.iter(|| iam_mfa_exporter::report::parse(black_box(&bytes)))
+    });
+    let at = Some(iam_mfa_exporter::report::hygiene::At {
+        now: 1_795_521_600,
+        thresholds: Default::default(),
+    });
+    group.bench_function("parse_and_snapshot_with_hygiene", |b| {
+        b.iter(|| iam_mfa_exporter::report::parse_at(black_box(&bytes), at))
     });
     group.bench_function("raw_csv_byte_record_scan", |b| {
         b.iter(|| raw_scan(black_box(&bytes)))
