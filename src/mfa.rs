@@ -492,29 +492,28 @@ mod tests {
             without_mfa: &without,
             with_mfa: &with,
         };
-        let budget = Budget {
-            offenders: 2,
-            typing_calls: 3,
-            max_age_seconds: 400,
+        let plan_with = |offenders, typing_calls| {
+            plan(
+                report,
+                &virtual_now,
+                &virtual_before,
+                &looks,
+                1000,
+                Budget {
+                    offenders,
+                    typing_calls,
+                    max_age_seconds: 400,
+                },
+            )
         };
-        let calls = plan(report, &virtual_now, &virtual_before, &looks, 1000, budget);
         // Two offenders (the cap), then: the lost virtual device, the never-typed user, and the
         // oldest look; "old" and "virt" wait for the next refresh, "fresh" needs no call.
-        assert_eq!(calls, ["off-1", "off-2", "lost-virtual", "never", "older"]);
-        let all = plan(
-            report,
-            &virtual_now,
-            &virtual_before,
-            &looks,
-            1000,
-            Budget {
-                offenders: 100,
-                typing_calls: 100,
-                max_age_seconds: 400,
-            },
+        assert_eq!(
+            plan_with(2, 3),
+            ["off-1", "off-2", "lost-virtual", "never", "older"]
         );
         assert_eq!(
-            all,
+            plan_with(100, 100),
             [
                 "off-1",
                 "off-2",
@@ -527,18 +526,7 @@ mod tests {
             ],
             "offenders with a virtual device need no call; users with one come last"
         );
-        let none = plan(
-            report,
-            &virtual_now,
-            &virtual_before,
-            &looks,
-            1000,
-            Budget {
-                offenders: 0,
-                typing_calls: 0,
-                max_age_seconds: 400,
-            },
-        );
+        let none = plan_with(0, 0);
         assert!(none.is_empty());
     }
 
