@@ -2,8 +2,12 @@
 second exporter on a report file (another account, with the root row and sign-in times moto does
 not write) → Prometheus (Debian package) with alerts/ loaded → Alertmanager (Debian package).
 
-The console-user alert must fire for exactly the user without MFA, reach Alertmanager, and
-resolve once the user enables MFA in moto; every dashboard query must return data."""
+The rules are rendered from alerts/config.yml with test settings (scripts/render-alerts.py), as an
+operator would tune them: no grace period, a short `for:` and keep_firing_for. Prometheus 2.42
+must load them (keep_firing_for included) and evaluate every rule without error. The console-user
+alert must fire for exactly the user without MFA, per account and user only (two exporters are
+scraped: no instance label), reach Alertmanager, and resolve once the user enables MFA in moto;
+every dashboard query must return data."""
 
 import json
 import shutil
@@ -14,19 +18,18 @@ import urllib.parse
 import pytest
 
 from conftest import ROOT, Exporter, aws_env, free_port, http_get, wait_for
+from test_alert_rules import render_alerts
 from test_dashboard import expressions, load
 
-RULES = ROOT / "alerts" / "iam-mfa.rules.yml"
-GRACE = "expr: vector(7 * 24 * 3600)"
-CONSOLE_FOR = "        for: 30m\n        labels:\n          severity: high\n"
+# The settings an operator tunes, made short for a test that lasts seconds.
+TEST_SETTINGS = ["newUserGracePeriod=0s", "alerts.IAMConsoleUserWithoutMFA.for=2s", "keepFiringFor=1s"]
 
 
 def shortened_rules() -> str:
-    """The shipped rules with the grace period and the console alert's `for` made short: the two
-    settings an operator tunes. Fails loudly if the rule file stops matching."""
-    text = RULES.read_text()
-    assert text.count(GRACE) == 1 and text.count(CONSOLE_FOR) == 1
-    return text.replace(GRACE, "expr: vector(0)").replace(CONSOLE_FOR, CONSOLE_FOR.replace("30m", "2s"))
+    """The shipped rules rendered with TEST_SETTINGS; the scrape job is the default one."""
+    text = render_alerts.render(render_alerts.load_config(sets=TEST_SETTINGS))
+    assert "vector(0)" in text and "keep_firing_for: 1s" in text
+    return text
 
 
 class Service:
@@ -118,7 +121,9 @@ def test_alert_fires_reaches_alertmanager_and_resolves(monitoring):
     expected = {("123456789012", "bob")} | {("999988887777", u) for u in ("bob", "carol.ops@example.com", "dave+admin")}
     wait_for("the console alert to fire", lambda: console_alerts() == expected, timeout=60)
     alert = next(a for a in firing(prom, "IAMConsoleUserWithoutMFA") if a["account_id"] == "123456789012")
-    assert alert["severity"] == "high" and alert["user"] == "bob"
+    # The scrape's labels (job, instance) are aggregated away: a new pod would not be a new alert.
+    assert alert == {"alertname": "IAMConsoleUserWithoutMFA", "severity": "warning", "account_id": "123456789012", "user": "bob"}
+    assert len(firing(prom, "IAMConsoleUserWithoutMFA")) == len(expected), "one alert per account and user"
 
     def in_alertmanager():
         return [a for a in alertmanager_alerts(am, "IAMConsoleUserWithoutMFA") if a["account_id"] == "123456789012"]
@@ -136,6 +141,33 @@ def test_alert_fires_reaches_alertmanager_and_resolves(monitoring):
     wait_for("the alert to resolve in Prometheus", lambda: ("123456789012", "bob") not in console_alerts(), timeout=60)
     assert console_alerts() == expected - {("123456789012", "bob")}
     wait_for("the alert to resolve in Alertmanager", lambda: in_alertmanager() == [], timeout=60)
+
+
+def test_every_rule_loads_and_evaluates_without_error(monitoring):
+    """Prometheus accepts the rendered rules (keep_firing_for needs 2.42+) and evaluates each one
+    without error (e.g. no many-to-many match with two exporters scraped), and the exporter is
+    neither down nor absent."""
+    prom = monitoring["prometheus"]
+    wait_for("both targets scraped", lambda: len(prometheus_query(prom, 'up{job="iam-mfa-exporter"} == 1')) == 2, timeout=60)
+
+    def rules():
+        status, body = http_get(f"{prom}/api/v1/rules")
+        assert status == 200, body
+        return [r for g in json.loads(body)["data"]["groups"] for r in g["rules"]]
+
+    expected = len(render_alerts.load_config()["alerts"]) + 1  # and the grace-period recording rule
+
+    def all_evaluated():
+        current = rules()
+        never = [r for r in current if r["lastEvaluation"].startswith("0001-")]
+        return current if len(current) == expected and not never else None
+
+    evaluated = wait_for("every rule evaluated", all_evaluated, timeout=60)
+    broken = [(r["name"], r.get("lastError")) for r in evaluated if r["health"] != "ok"]
+    assert not broken, broken
+    keep = {r["name"]: r.get("keepFiringFor") for r in evaluated if r.get("type") == "alerting"}
+    assert keep["IAMConsoleUserWithoutMFA"] == 1, keep
+    assert not firing(prom, "IAMExporterDown") and not firing(prom, "IAMExporterAbsent")
 
 
 def test_every_dashboard_query_returns_data(monitoring):

@@ -39,3 +39,27 @@ app.kubernetes.io/part-of: iam-mfa-exporter
 {{- default "default" .Values.serviceAccount.name }}
 {{- end }}
 {{- end }}
+
+{{- /* Seconds of a duration with one unit (s, m, h, d or w), e.g. 7d → 604800. */}}
+{{- define "iam-mfa-exporter.durationSeconds" -}}
+{{- $unit := regexReplaceAll "^[0-9]+" . "" }}
+{{- $seconds := dict "s" 1 "m" 60 "h" 3600 "d" 86400 "w" 604800 }}
+{{- if not (hasKey $seconds $unit) }}
+{{- fail (printf "%q: expected a number and one of s, m, h, d, w (e.g. 7d)" .) }}
+{{- end }}
+{{- mul (trimSuffix $unit . | atoi) (get $seconds $unit) }}
+{{- end }}
+
+{{- /* The image reference: [registry/]repository[:tag][@digest]; global.imageRegistry is the
+default registry, as in the prometheus-community charts. */}}
+{{- define "iam-mfa-exporter.image" -}}
+{{- $registry := .Values.image.registry | default ((.Values.global).imageRegistry) }}
+{{- $ref := .Values.image.repository }}
+{{- with $registry }}{{ $ref = printf "%s/%s" (trimSuffix "/" .) $ref }}{{ end }}
+{{- $tag := .Values.image.tag | default .Chart.AppVersion }}
+{{- if .Values.image.digest }}
+{{- if .Values.image.tag }}{{ printf "%s:%s@%s" $ref $tag .Values.image.digest }}{{ else }}{{ printf "%s@%s" $ref .Values.image.digest }}{{ end }}
+{{- else }}
+{{- printf "%s:%s" $ref $tag }}
+{{- end }}
+{{- end }}
