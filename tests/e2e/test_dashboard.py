@@ -23,6 +23,19 @@ HEALTH_ROW = "Exporter health"
 # query must give the same answer with one exporter replica or two (test_dashboard_replicas.py).
 PER_REPLICA = {"Exporter up and version", "Refresh status", "Refresh errors by account",
                "Account discovery", "Discovery errors and restarted refresh loops"}
+LIVE_MFA_ROW = "MFA strength (live)"
+HYGIENE_ROW = "Credential hygiene"
+# Metrics of the live MFA checks (ListMFADevices): AWS mode only, absent when the exporter reads
+# report files, which cannot tell device kinds (docs/metrics.md, "Live MFA").
+LIVE_MFA_METRICS = {"aws_iam_console_users_mfa_strength", "aws_iam_console_users_mfa_lag_corrected",
+                    "aws_iam_mfa_devices", "aws_iam_mfa_device_checks_total",
+                    "aws_iam_mfa_devices_last_checked_oldest_timestamp_seconds"}
+# The panels of the live MFA row, built on those metrics alone: without data in file mode, so the
+# file-mode replica test (test_dashboard_replicas.py) compares them (two empty answers must agree)
+# but cannot require data from them, as it cannot from the AWS-mode-only discovery panels of
+# PER_REPLICA. test_monitoring.py requires their data from an AWS-mode exporter on moto.
+AWS_MODE_ONLY = {"MFA strength per account", "Live MFA corrections of the report", "MFA devices by kind",
+                 "Live MFA checks by result", "Oldest device look"}
 
 
 def load():
@@ -94,9 +107,11 @@ def test_schema_check_catches_unknown_keys(tmp_path):
     assert code != 0 and "colour" in output, output
 
 
-# Series without account_id: exporter-wide (discovery, restarted loops, build info) or Prometheus'.
+# Series without account_id: exporter-wide (discovery, restarted loops, build info, hygiene
+# thresholds) or Prometheus'.
 EXPORTER_WIDE = ("aws_iam_account_discovery_success", "aws_iam_account_discovery_errors_total",
-                 "aws_iam_refresh_task_restarts_total", "aws_iam_exporter_build_info", "up")
+                 "aws_iam_refresh_task_restarts_total", "aws_iam_exporter_build_info",
+                 "aws_iam_hygiene_threshold_seconds", "up")
 SELECTOR = re.compile(r"\b(aws_iam_[a-z_]+|up)\b(\{[^}]*\})?")
 NEUTRAL = "#808080"
 # The IAMCredentialReportStale alert (alerts/iam-mfa.rules.yml) fires past 8h; AWS builds a report
@@ -260,6 +275,92 @@ def test_security_panels_exist():
     exprs = " ".join(t["expr"] for t in panels["Exporter up and version"]["targets"])
     assert "up{" in exprs and "aws_iam_exporter_build_info{" in exprs and "version, revision" in exprs
     assert {p["title"] for p in panels_in_row(load(), HEALTH_ROW)} >= PER_REPLICA
+
+
+def metrics_of(panel):
+    return {metric for target in panel.get("targets", []) for metric, _ in SELECTOR.findall(target["expr"])}
+
+
+def overrides_by_name(panel):
+    """{field or series name: {property id: value}} of a panel's byName overrides."""
+    return {o["matcher"]["options"]: {p["id"]: p["value"] for p in o["properties"]}
+            for o in panel["fieldConfig"]["overrides"] if o["matcher"]["id"] == "byName"}
+
+
+def test_live_mfa_panels_are_the_aws_mode_only_ones():
+    """AWS_MODE_ONLY, the panels the file-mode tests cannot get data from, is exactly the live MFA
+    row, and those panels use nothing but live MFA metrics (and account names): no panel elsewhere
+    depends on them, and none of them hides a metric that file mode has."""
+    d = load()
+    row = {p["title"]: p for p in panels_in_row(d, LIVE_MFA_ROW)}
+    assert set(row) == AWS_MODE_ONLY
+    for title, panel in row.items():
+        assert LIVE_MFA_METRICS & metrics_of(panel), title
+        assert metrics_of(panel) <= LIVE_MFA_METRICS | {"aws_iam_account_info"}, title
+        assert "AWS mode" in panel["description"], title
+    for panel in d["panels"]:
+        if panel["title"] not in AWS_MODE_ONLY:
+            assert not LIVE_MFA_METRICS & metrics_of(panel), panel["title"]
+    used = set().union(*(metrics_of(p) for p in row.values()))
+    assert used >= LIVE_MFA_METRICS
+
+
+def test_live_mfa_colours_and_names_every_label_value():
+    panels = {p["title"]: p for p in load()["panels"]}
+    strength = overrides_by_name(panels["MFA strength per account"])
+    colours = {name: props["color"]["fixedColor"] for name, props in strength.items()}
+    assert colours == {"phishing_resistant": "green", "hardware": "blue", "virtual": "orange", "unknown": NEUTRAL}
+    bars = panels["MFA strength per account"]
+    assert bars["type"] == "barchart" and bars["options"]["stacking"] == "normal"
+    matrix = bars["transformations"][0]
+    assert matrix["id"] == "groupingToMatrix" and matrix["options"]["columnField"] == "strength"
+    # Every value of each label has a colour and a readable name.
+    for title, values in (("Live MFA corrections of the report", {"enabled", "removed", "deleted"}),
+                          ("MFA devices by kind", {"virtual", "hardware", "fido"}),
+                          ("Live MFA checks by result", {"ok", "throttled", "access_denied", "other"})):
+        styled = overrides_by_name(panels[title])
+        assert set(styled) == values, title
+        assert all("color" in props and "displayName" in props for props in styled.values()), title
+    checks = overrides_by_name(panels["Live MFA checks by result"])
+    assert checks["access_denied"]["color"]["fixedColor"] == "red"
+    assert "iam:ListMFADevices" in checks["access_denied"]["displayName"]
+    assert "rate(aws_iam_mfa_device_checks_total{" in panels["Live MFA checks by result"]["targets"][0]["expr"]
+
+
+HYGIENE_COUNTS = {"aws_iam_console_users_password_unused": "Unused console passwords",
+                  "aws_iam_access_keys_unused": "Unused access keys",
+                  "aws_iam_access_keys_rotation_overdue": "Access keys to rotate",
+                  "aws_iam_users_with_two_active_access_keys": "Two active keys"}
+HYGIENE_USERS = {"aws_iam_user_password_unused_since_timestamp_seconds": "Users with an unused console password",
+                 "aws_iam_access_key_unused_since_timestamp_seconds": "Users with an unused access key",
+                 "aws_iam_access_key_last_rotated_timestamp_seconds": "Access keys overdue for rotation",
+                 "aws_iam_user_two_active_access_keys": "Users with two active access keys"}
+
+
+def test_hygiene_row():
+    d = load()
+    row = {p["title"]: p for p in panels_in_row(d, HYGIENE_ROW)}
+    # A fleet-wide count per check, and the same counts per account.
+    for metric, title in HYGIENE_COUNTS.items():
+        assert row[title]["type"] == "stat" and metrics_of(row[title]) == {metric}, title
+        assert f"max by (account_id) ({metric}{{" in " ".join(t["expr"] for t in row["Hygiene findings per account"]["targets"])
+    # A table of users per check, with days since the timestamp (a timestamp, never an age, is exported).
+    for metric, title in HYGIENE_USERS.items():
+        table = row[title]
+        assert table["type"] == "table" and metrics_of(table) == {metric, "aws_iam_account_info"}, title
+        expr = table["targets"][0]["expr"]
+        assert "group_left (account_name)" in expr, title
+        if metric.endswith("_timestamp_seconds"):
+            assert expr.startswith("floor((time() - max by (account_id, user") and ") / 86400)" in expr, title
+        if "access_key_" in metric:
+            assert "key" in table["transformations"][0]["options"]["indexByName"], title
+    root = row["Root last use"]
+    assert metrics_of(root) == {"aws_iam_root_password_last_used_timestamp_seconds",
+                                "aws_iam_root_access_key_last_used_timestamp_seconds", "aws_iam_account_info"}
+    # The thresholds in force, in days, each named.
+    thresholds = row["Hygiene thresholds"]
+    assert thresholds["targets"][0]["expr"].endswith(") / 86400") and thresholds["targets"][0]["legendFormat"] == "{{check}}"
+    assert set(overrides_by_name(thresholds)) == {"unused", "rotation", "root_used"}
 
 
 def test_every_expression_is_valid_promql(tmp_path):

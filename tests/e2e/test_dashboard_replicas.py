@@ -4,10 +4,13 @@ As users run it: two real exporters (file mode) on the same credential reports, 
 scraping both (two targets, distinct `instance` and Prometheus-Operator-style `pod` labels) and
 another scraping one of them. Every dashboard query, template variables substituted for several
 selections, must give the same answer on both, without query errors, except on the exporter-health
-panels that show each replica on purpose. Then the truth of empty states: an SSO-only account
+panels that show each replica on purpose. Every query must return data with all accounts selected,
+except the live MFA panels (AWS_MODE_ONLY): file mode has no live checks, so those are compared
+(both empty) and must stay empty. Then the truth of empty states: an SSO-only account
 (no console users) is not "0% coverage", and with the exporters gone no compliance count turns
 into a green 0 while the report age stays visible."""
 
+import datetime
 import json
 import math
 import re
@@ -19,8 +22,8 @@ import urllib.parse
 import pytest
 
 from conftest import ROOT, Exporter, aws_env, free_port, http_get, wait_for
-from test_dashboard import (HEALTH_ROW, PER_REPLICA, expressions, grafana_query_result, load, panels_in_row,
-                            substitute, variable_options)
+from test_dashboard import (AWS_MODE_ONLY, HEALTH_ROW, PER_REPLICA, expressions, grafana_query_result, load,
+                            panels_in_row, substitute, variable_options)
 
 JOB = "iam-mfa-exporter"
 REPORTS = [
@@ -28,9 +31,16 @@ REPORTS = [
     ROOT / "tests" / "fixtures" / "root-keys-no-mfa.csv",  # 111122223333: root without MFA
     ROOT / "tests" / "fixtures" / "org-member-root-no-password.csv",  # 210987654321: no root password
     ROOT / "tests" / "fixtures" / "hostile-names.csv",  # 444455556666: user names that break things
+    # 555566667777: users just inside and outside each hygiene threshold (as of 2026-11-24 12:00 UTC;
+    # "inside" users drift outside as time passes, the "outside" ones stay), root keys and password used.
+    ROOT / "tests" / "fixtures" / "hygiene.csv",
 ]
 SSO_ONLY = "777766665555"
-ACCOUNTS = 5
+HYGIENE = "555566667777"
+ACCOUNTS = 6
+# Console users without MFA (each with a creation-time series): 3 + 1 (legacy) + 0 + 4 (hostile
+# names) + 1 (hygiene: pw-new-user) + 0 (SSO only).
+WITHOUT_MFA = 9
 WINDOW = 10  # seconds of history the range queries compare, one point a second
 HEADER = ("user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
           "password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,"
@@ -142,7 +152,7 @@ def replicas(tmp_path_factory):
             for metric in ("aws_iam_console_users", "aws_iam_account_info", "aws_iam_user_created_timestamp_seconds"):
                 history = f"count(count_over_time({metric}[{WINDOW + 2}s]) >= {WINDOW})"
                 wait_for(f"{metric} of every account scraped {WINDOW} times",
-                         lambda: prom.value(history) == n * (ACCOUNTS if metric != "aws_iam_user_created_timestamp_seconds" else 8),
+                         lambda: prom.value(history) == n * (ACCOUNTS if metric != "aws_iam_user_created_timestamp_seconds" else WITHOUT_MFA),
                          timeout=60)
         yield {"pair": pair, "single": single}
     finally:
@@ -170,7 +180,7 @@ def test_the_pair_really_has_two_replicas(replicas):
 def compare_once(replicas, selection):
     pair, single = replicas["pair"], replicas["single"]
     at = time.time()
-    errors, differ, empty, compared = [], [], [], 0
+    errors, differ, empty, aws_only_with_data, compared = [], [], [], [], 0
     for panel, target, expr in expressions(load(), selection, with_targets=True):
         where = f"{panel['title']} [{target['refId']}]: {expr}"
         results = []
@@ -189,18 +199,25 @@ def compare_once(replicas, selection):
             compared += 1
             if results[0] != results[1]:
                 differ.append(f"{where}\n    two replicas: {sorted(results[0])}\n    one replica:  {sorted(results[1])}")
+            elif panel["title"] in AWS_MODE_ONLY:
+                # Live MFA: no data in file mode, and that is the point of the exemption.
+                if results[0]:
+                    aws_only_with_data.append(where)
             elif not results[0]:
                 empty.append(where)
     # A scrape that failed (a busy machine) leaves a gap in one server only: not the dashboard's
     # fault. The comparison counts only when every target was up over the whole window.
     clean = all(prom.value(f'min(min_over_time(up{{job="{JOB}"}}[{WINDOW + 5}s]))', at) == 1 for prom in (pair, single))
+    # File mode has no live MFA checks: a live panel with data here means the exemption is stale.
+    assert not aws_only_with_data, "AWS_MODE_ONLY panels with data in file mode:\n" + "\n".join(aws_only_with_data)
     return clean, (errors, differ, empty, compared)
 
 
 def compare(replicas, selection):
     """Runs every dashboard query on both Prometheus servers at the same instant (range queries over
     the last WINDOW seconds, step 1s): (query errors, differing queries, queries without data,
-    number compared). Exporter-health panels that show each replica are run, not compared."""
+    number compared). Exporter-health panels that show each replica are run, not compared; live MFA
+    panels (AWS_MODE_ONLY) are compared but never count as without data, and must have none."""
     def attempt():
         clean, results = compare_once(replicas, selection)
         return results if clean else None
@@ -254,14 +271,14 @@ def test_variables_resolve_alike_and_all_of_them_gives_the_same_numbers(replicas
     single_vars, single_accounts = resolve_variables(replicas["single"])
     assert pair_vars == single_vars == {"cluster": ".*", "job": f"({JOB})"}
     # File mode knows no account names: the id is shown.
-    expected = {a: a for a in ("123456789012", "111122223333", "210987654321", "444455556666", SSO_ONLY)}
+    expected = {a: a for a in ("123456789012", "111122223333", "210987654321", "444455556666", HYGIENE, SSO_ONLY)}
     assert pair_accounts == single_accounts == expected
     selection = {**pair_vars, "account_id": "(" + "|".join(sorted(pair_accounts)) + ")"}
     errors, differ, empty, compared = compare(replicas, selection)
     assert not errors and not differ and not empty, (errors, differ, empty)
     for panel, target, expr in expressions(load(), selection, with_targets=True):
         if panel["title"] == "Console users without MFA":
-            assert replicas["pair"].value(expr) == 8
+            assert replicas["pair"].value(expr) == WITHOUT_MFA
 
 
 def test_per_replica_health_panels_label_each_replica(replicas):
@@ -286,16 +303,15 @@ def by_title(dashboard, title, selection=None, ref="A"):
 def test_numbers_are_right_on_both(replicas):
     d = load()
     for prom in (replicas["pair"], replicas["single"]):
-        # 3 + 1 (legacy) + 0 + 4 (hostile names) + 0 (SSO only).
-        assert prom.value(by_title(d, "Console users without MFA")) == 8
-        # Console users with MFA: 2 of 5, 0 of 1, 1 of 1, 0 of 4, none in the SSO account.
-        assert prom.value(by_title(d, "Console users with MFA")) == pytest.approx(100 * 3 / 11)
+        assert prom.value(by_title(d, "Console users without MFA")) == WITHOUT_MFA
+        # Console users with MFA: 2 of 5, 0 of 1, 1 of 1, 0 of 4, 3 of 4 (hygiene), none in the SSO account.
+        assert prom.value(by_title(d, "Console users with MFA")) == pytest.approx(100 * 6 / 15)
         # Root without MFA with a password: only 111122223333 (210987654321 and the SSO account
         # have no root password).
         assert prom.value(by_title(d, "Accounts with root MFA off")) == 1
-        assert prom.value(by_title(d, "Root access keys")) == 2  # both keys of 111122223333's root
+        assert prom.value(by_title(d, "Root access keys")) == 4  # both keys of 111122223333's and 555566667777's roots
         table = prom.query(by_title(d, "Non-compliant console users"))
-        assert len(table) == 8
+        assert len(table) == WITHOUT_MFA
         assert {"back\\slash", "new\nline", 'quote"d', "ünï{cødé}=😀"} <= {s["metric"]["user"] for s in table}
         # No per-replica or Kubernetes columns.
         for ref in "ABCD":
@@ -318,6 +334,59 @@ def test_sso_only_account_is_not_zero_percent(replicas):
         assert prom.value(by_title(d, "Console users without MFA", only_sso)) == 0
         assert prom.value(by_title(d, "Accounts with root MFA off", only_sso)) == 0
         assert prom.value(by_title(d, "Root access keys", only_sso)) == 0
+        assert prom.value(by_title(d, "Two active keys", only_sso)) == 0
+        assert prom.query(by_title(d, "Users with two active access keys", only_sso)) == []
+
+
+def epoch(iso):
+    return datetime.datetime.fromisoformat(iso).timestamp()
+
+
+def days_ago(ts, at):
+    return math.floor((at - ts) / 86400)
+
+
+def test_hygiene_panels_are_right_on_both(replicas):
+    """The hygiene fixture: counts equal the users listed, users outside a threshold are listed with
+    the days since their timestamp, inactive keys never are, and the thresholds read in days."""
+    d = load()
+    only = {"account_id": HYGIENE}
+    checks = {  # per-account count column -> (per-user table, count panel)
+        "A": ("Users with an unused console password", "Unused console passwords"),
+        "B": ("Users with an unused access key", "Unused access keys"),
+        "C": ("Access keys overdue for rotation", "Access keys to rotate"),
+        "D": ("Users with two active access keys", "Two active keys"),
+    }
+    for prom in (replicas["pair"], replicas["single"]):
+        at = round(time.time(), 3)  # the instant Prometheus evaluates time() at, to the millisecond
+        rows = {}
+        for ref, (table, stat) in checks.items():
+            result = prom.query(by_title(d, table, only), at)
+            for series in result:
+                # No per-replica or Kubernetes columns.
+                assert set(series["metric"]) <= {"account_id", "account_name", "user", "key"}, series
+            rows[table] = {(s["metric"]["user"], s["metric"].get("key")): float(s["value"][1]) for s in result}
+            # The exact counts (not capped here) match the rows, per account and fleet-wide.
+            (count,) = prom.query(by_title(d, "Hygiene findings per account", only, ref=ref), at)
+            assert float(count["value"][1]) == len(rows[table]) > 0, table
+            assert prom.value(by_title(d, stat, only), at) == len(rows[table]), stat
+        pw, unused_keys = rows["Users with an unused console password"], rows["Users with an unused access key"]
+        rotation, two = rows["Access keys overdue for rotation"], rows["Users with two active access keys"]
+        # Just outside each threshold (45d unused, 90d rotation): listed, for good.
+        assert pw[("pw-outside", None)] == days_ago(epoch("2026-10-10T11:59:59+00:00"), at)
+        assert pw[("pw-never-used-set-long-ago", None)] == days_ago(epoch("2025-06-01T00:00:00+00:00"), at)
+        assert unused_keys[("key-unused-outside", "1")] == days_ago(epoch("2026-10-10T11:59:59+00:00"), at)
+        assert rotation[("key-rotation-outside", "1")] == days_ago(epoch("2026-08-26T11:59:59+00:00"), at)
+        assert two == {("two-keys", None): 1}
+        # Every listed user is past its threshold; an inactive key is never listed.
+        assert min(pw.values()) >= 45 and min(unused_keys.values()) >= 45 and min(rotation.values()) >= 90
+        assert "inactive-old-key" not in {user for table in rows.values() for user, _ in table}
+        # Root: console sign-in and the later use of its two keys, in days.
+        expr_a, expr_b = (by_title(d, "Root last use", only, ref=ref) for ref in "AB")
+        assert prom.value(expr_a, at) == days_ago(epoch("2026-11-24T08:00:00+00:00"), at)
+        assert prom.value(expr_b, at) == days_ago(epoch("2026-11-23T12:00:00+00:00"), at)
+        thresholds = {s["metric"]["check"]: float(s["value"][1]) for s in prom.query(by_title(d, "Hygiene thresholds"), at)}
+        assert thresholds == {"unused": 45, "rotation": 90, "root_used": 1}
 
 
 def test_with_the_exporters_gone_counts_have_no_data_but_report_age_stays(tmp_path):
