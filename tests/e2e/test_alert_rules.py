@@ -180,20 +180,74 @@ def test_severities_follow_the_ecosystem_conventions():
     assert severities["IAMRootAccessKeysPresent"] == "critical"
     assert severities["IAMConsoleUserWithoutMFA"] == "warning"
     assert severities["IAMRootAccountVirtualMFA"] in {"warning", "info"}
+    assert severities["IAMUserTwoActiveAccessKeys"] == "info", "normal mid-rotation: CIS 1.13 is a lower-severity control"
+    for name in ("IAMConsoleUserMFABelowRequiredStrength", "IAMExporterMFAChecksFailing", "IAMConsolePasswordUnused",
+                 "IAMAccessKeyUnused", "IAMAccessKeyRotationOverdue", "IAMRootAccountUsed"):
+        assert severities[name] == "warning", name
 
 
 def test_every_selector_of_every_rule_is_the_configured_one():
     """The scrape-job selector is set in one place and reaches every metric every rule reads: a
-    job name other than the default then needs one setting, not an edit per rule."""
+    job name other than the default then needs one setting, not an edit per rule. A selector may
+    narrow further before it (`{check="root_used",<selector>}`), and may name its metrics with a
+    `__name__` regex (`{__name__=~"a|b",<selector>}`)."""
+    by_name = re.compile(r'\{__name__=~"([^"]*)",([^}]*)\}')
     selector = re.compile(r"\b(aws_iam_\w+|up)\b(\{[^}]*\})?")
     groups = yaml.safe_load(RULES.read_text())["groups"]
     exprs = [r["expr"] for g in groups for r in g["rules"] if "alert" in r]
+
+    def scoped(matchers: str) -> bool:
+        return (matchers == DEFAULT_SELECTOR or matchers.endswith("," + DEFAULT_SELECTOR)) and \
+            "job=" not in matchers.removesuffix(DEFAULT_SELECTOR)
+
     seen = 0
     for expr in exprs:
-        for m in selector.finditer(expr):
+        for m in by_name.finditer(expr):
+            assert all(re.fullmatch(r"aws_iam_\w+", name) for name in m.group(1).split("|")), expr
+            seen += len(m.group(1).split("|"))
+            assert scoped(m.group(2)), f"{m.group(0)} in: {expr}"
+        for m in selector.finditer(by_name.sub("", expr)):
             seen += 1
-            assert m.group(2) == "{" + DEFAULT_SELECTOR + "}", f"{m.group(0)} in: {expr}"
-    assert seen >= 14
+            assert m.group(2) and scoped(m.group(2)[1:-1]), f"{m.group(0)} in: {expr}"
+    assert seen >= 23
+
+
+def test_alerts_about_account_data_drop_the_scrape_labels():
+    """Every alert of the compliance, mfa-strength and hygiene groups (and the live-check alert)
+    aggregates by account_id (and user): a replaced pod or two pods scraped at once neither
+    duplicate nor resolve it (the promtool tests show it for each group)."""
+    groups = {g["name"]: g["rules"] for g in yaml.safe_load(RULES.read_text())["groups"]}
+    rules = [r for name in ("iam-mfa-exporter.compliance", "iam-mfa-exporter.mfa-strength", "iam-mfa-exporter.hygiene")
+             for r in groups[name] if "alert" in r]
+    rules += [r for r in groups["iam-mfa-exporter.health"] if r["alert"] == "IAMExporterMFAChecksFailing"]
+    assert len(rules) == 11
+    for rule in rules:
+        expr = rule["expr"]
+        assert re.match(r"\s*(time\(\) - )?(max|min) by \(account_id[,)]", expr), (rule["alert"], expr)
+        assert "instance" not in expr and not re.search(r"\bwithout \((?!result\))", expr), rule["alert"]
+
+
+def test_mfa_strength_alert_has_a_group_of_its_own():
+    """The chart drops the group by name (prometheusRule.mfaStrengthAlerts): it must hold that
+    alert and nothing else, and no other group may hold it."""
+    groups = {g["name"]: g["rules"] for g in yaml.safe_load(RULES.read_text())["groups"]}
+    assert [r.get("alert") for r in groups["iam-mfa-exporter.mfa-strength"]] == ["IAMConsoleUserMFABelowRequiredStrength"]
+    others = [r.get("alert") for name, rules in groups.items() if name != "iam-mfa-exporter.mfa-strength" for r in rules]
+    assert "IAMConsoleUserMFABelowRequiredStrength" not in others
+    (rule,) = groups["iam-mfa-exporter.mfa-strength"]
+    assert rule["for"] == "1h" and rule["labels"]["severity"] == "warning"
+    assert "max by (account_id, user, strength)" in rule["expr"]
+
+
+def test_root_used_takes_the_latest_of_password_and_keys():
+    """`a or b` keeps only `a` where both exist (same labels once the names are ignored): the
+    rule reads both metrics in one selector, so the later use wins; the threshold series has no
+    account_id and is joined on ()."""
+    expr = alert_rules(RULES.read_text())["IAMRootAccountUsed"]["expr"]
+    assert " or " not in expr
+    assert ('max by (account_id) ({__name__=~"aws_iam_root_password_last_used_timestamp_seconds|'
+            'aws_iam_root_access_key_last_used_timestamp_seconds",') in expr
+    assert "< on () group_left ()" in expr and 'aws_iam_hygiene_threshold_seconds{check="root_used",' in expr
 
 
 def test_absent_and_down_are_two_alerts():
@@ -206,7 +260,11 @@ def test_keep_firing_for_is_on_the_alerts_about_account_data():
     rules = alert_rules(RULES.read_text())
     keep = {name for name, rule in rules.items() if rule.get("keep_firing_for") == "15m"}
     assert keep == {"IAMConsoleUserWithoutMFA", "IAMRootAccountMFADisabled", "IAMRootAccountVirtualMFA",
-                    "IAMRootAccessKeysPresent", "IAMCredentialReportStale", "IAMExporterUserSeriesDropped"}
+                    "IAMRootAccessKeysPresent", "IAMConsoleUserMFABelowRequiredStrength", "IAMConsolePasswordUnused",
+                    "IAMAccessKeyUnused", "IAMAccessKeyRotationOverdue", "IAMUserTwoActiveAccessKeys",
+                    "IAMRootAccountUsed", "IAMCredentialReportStale", "IAMExporterUserSeriesDropped"}
+    # A look back over an hour bridges a pod replacement by itself.
+    assert "keep_firing_for" not in rules["IAMExporterMFAChecksFailing"]
 
 
 def test_settings_change_every_rule_they_should(tmp_path):

@@ -134,10 +134,40 @@ def test_optional_pieces_are_gated_on_values(key, kind):
     assert len(by_kind(render({key: {"enabled": True}}))[kind]) == 1
 
 
+STRENGTH_GROUP = "iam-mfa-exporter.mfa-strength"
+
+
 def test_prometheus_rule_carries_exactly_the_rules_in_alerts():
-    (rule,) = by_kind(render({"prometheusRule": {"enabled": True}}))["PrometheusRule"]
+    """With prometheusRule.mfaStrengthAlerts the rule file as it is; by default without the MFA
+    strength group (its series needs --mfa.required-strength), every other group unchanged."""
     shipped = yaml.safe_load((ROOT / "alerts" / "iam-mfa.rules.yml").read_text())
+    (rule,) = by_kind(render({"prometheusRule": {"enabled": True, "mfaStrengthAlerts": True}}))["PrometheusRule"]
     assert rule["spec"]["groups"] == shipped["groups"]
+    (rule,) = by_kind(render({"prometheusRule": {"enabled": True}}))["PrometheusRule"]
+    assert rule["spec"]["groups"] == [g for g in shipped["groups"] if g["name"] != STRENGTH_GROUP]
+
+
+@pytest.mark.parametrize("on", [False, True])
+def test_mfa_strength_group_is_gated_on_its_value(on, tmp_path):
+    """prometheusRule.mfaStrengthAlerts keeps or drops the group iam-mfa-exporter.mfa-strength,
+    and only it; either way the rules pass promtool, and the strength alert can still be tuned
+    (prometheusRule.alerts) whether its group is on or not."""
+    rule = prometheus_rule({"mfaStrengthAlerts": on, "selector": 'job="aws-iam"',
+                            "alerts": {"IAMConsoleUserMFABelowRequiredStrength": {"severity": "info", "for": "2h"}}})
+    names = [g["name"] for g in rule["spec"]["groups"]]
+    shipped = [g["name"] for g in yaml.safe_load((ROOT / "alerts" / "iam-mfa.rules.yml").read_text())["groups"]]
+    assert names == (shipped if on else [n for n in shipped if n != STRENGTH_GROUP])
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
+    assert ("IAMConsoleUserMFABelowRequiredStrength" in alerts) is on
+    assert {"IAMExporterMFAChecksFailing", "IAMRootAccountUsed", "IAMUserTwoActiveAccessKeys"} <= set(alerts)
+    if on:
+        strength = alerts["IAMConsoleUserMFABelowRequiredStrength"]
+        assert strength["labels"]["severity"] == "info" and strength["for"] == "2h"
+        assert 'aws_iam_console_user_mfa_below_required_strength{job="aws-iam"}' in strength["expr"]
+    rules = tmp_path / "rules.yml"
+    rules.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    result = promtool("check", "rules", rules)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_dashboard_configmap_carries_the_dashboard():
@@ -165,7 +195,7 @@ def test_prometheus_rule_settings_give_the_rules_render_alerts_gives(tmp_path):
     """The chart applies the settings of alerts/config.yml to the shipped rules with template
     functions; for the same settings the result is exactly what scripts/render-alerts.py renders
     from the template, and it passes the promtool tests of those settings."""
-    rule = prometheus_rule(CUSTOM_SETTINGS)
+    rule = prometheus_rule({**CUSTOM_SETTINGS, "mfaStrengthAlerts": True})
     expected = yaml.safe_load(render_alerts.render(render_alerts.merge(render_alerts.load_config(), CUSTOM_SETTINGS)))
     assert rule["spec"]["groups"] == expected["groups"]
     result = run_custom_settings_test(yaml.safe_dump({"groups": rule["spec"]["groups"]}), tmp_path)
@@ -201,7 +231,9 @@ def test_prometheus_rule_grace_period_and_keep_firing_for():
     (grace,) = [r for r in rules if r.get("record") == "iam_mfa:new_user_grace_period_seconds"]
     assert grace["expr"] == "vector(129600)"
     keep = {r["alert"]: r["keep_firing_for"] for r in rules if "keep_firing_for" in r}
-    assert len(keep) == 6 and set(keep.values()) == {"30m"}
+    shipped = alert_rules((ROOT / "alerts" / "iam-mfa.rules.yml").read_text())
+    want = {name for name, r in shipped.items() if "keep_firing_for" in r} - {"IAMConsoleUserMFABelowRequiredStrength"}
+    assert set(keep) == want and len(keep) == 11 and set(keep.values()) == {"30m"}
 
 
 def test_prometheus_rule_object_namespace_and_labels():
@@ -225,6 +257,7 @@ def test_prometheus_rule_rejects_an_unknown_alert():
     ({"runbookUrlPattern": "https://example.com/runbook"}, "/prometheusRule/runbookUrlPattern"),
     ({"additionalRuleLabels": {"team": 1}}, "/prometheusRule/additionalRuleLabels/team"),
     ({"additionalRuleLabels": {"bad-name": "x"}}, "invalid propertyName 'bad-name'"),
+    ({"mfaStrengthAlerts": "yes"}, "/prometheusRule/mfaStrengthAlerts"),
 ])
 def test_schema_rejects_bad_prometheus_rule_settings(values, where):
     """`where`: the value's path in the error, or the error itself (a bad label name)."""
