@@ -2,7 +2,7 @@
 //! rejected whole, with an error naming the line, so a half-read report never replaces good data.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 
 use csv::{ByteRecord, ReaderBuilder};
 
@@ -229,6 +229,63 @@ impl<'r> Row<'r> {
     }
 }
 
+/// Case-insensitive identities of user names, without allocating per name: a keyed hash (random
+/// per parse) of the lower-cased name. Equal keys are only a hint: [`first_duplicate`]'s caller
+/// compares the names themselves, so a collision is never taken for a duplicate.
+#[derive(Default)]
+struct NameKeys(RandomState);
+
+impl NameKeys {
+    fn key(&self, name: &str) -> u64 {
+        let mut buffer = [0u8; 128];
+        match buffer.get_mut(..name.len()) {
+            Some(lower) if name.is_ascii() => {
+                lower.copy_from_slice(name.as_bytes());
+                lower.make_ascii_lowercase();
+                self.0.hash_one(&*lower)
+            }
+            // Rare (IAM names are ASCII): hostile or very long names.
+            _ => self.0.hash_one(name.to_lowercase().as_bytes()),
+        }
+    }
+}
+
+/// The earliest repeated name, as ((first line, its offset), (the repeating line, its offset)):
+/// sorting the keys costs less than a hash map of them. `same` compares two rows' names, so a
+/// mere hash collision is never taken for a duplicate.
+type Seen = (u64, u64, u64);
+
+fn first_duplicate(
+    mut seen: Vec<Seen>,
+    same: impl Fn(&Seen, &Seen) -> bool,
+) -> Option<((u64, u64), (u64, u64))> {
+    seen.sort_unstable();
+    let mut found: Option<((u64, u64), (u64, u64))> = None;
+    for group in seen.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
+        for (i, later) in group.iter().enumerate().skip(1) {
+            if let Some(first) = group[..i].iter().find(|earlier| same(earlier, later)) {
+                if found.is_none_or(|(_, (again, _))| later.1 < again) {
+                    found = Some(((first.1, first.2), (later.1, later.2)));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The user name of the row at byte `offset` (to name a duplicate in an error).
+fn user_at(bytes: &[u8], offset: u64, line: u64, columns: &Columns) -> Option<String> {
+    let start = usize::try_from(offset).ok()?;
+    let mut reader = ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes.get(start..)?);
+    let mut record = ByteRecord::new();
+    reader.read_byte_record(&mut record).ok()?;
+    let row = Row::new(&record, line, columns).ok()?;
+    String::from_utf8(row.user.into_owned()).ok()
+}
+
 /// A user and ARN rebuilt from a row whose name held unquoted commas.
 #[derive(Debug, PartialEq, Eq)]
 struct Repaired {
@@ -341,8 +398,10 @@ pub fn parse_at(bytes: &[u8], hygiene: Option<At>) -> Result<AccountReport, Repo
         hygiene: hygiene.map(|at| Hygiene::new(at.thresholds)),
     };
     let mut rows = 0u64;
-    // IAM user names are unique in an account, case-insensitively: lower-cased name → its line.
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    // IAM user names are unique in an account, case-insensitively: case-folded name → its line.
+    let names = NameKeys::default();
+    // (name key, line, byte offset of the row): the row is read again only to name a duplicate.
+    let mut seen: Vec<Seen> = Vec::with_capacity(bytes.len() / 200);
     while reader.read_byte_record(&mut record).map_err(csv_error)? {
         let line = record.position().map_or(0, |p| p.line());
         if record.len() == 1 && record[0].is_empty() {
@@ -372,18 +431,23 @@ pub fn parse_at(bytes: &[u8], hygiene: Option<At>) -> Result<AccountReport, Repo
             continue;
         }
         let name = user_row(&row, &mut report, hygiene)?;
-        if let Some(first) = seen.insert(name.to_lowercase(), line) {
-            return Err(ReportError::line(
-                line,
-                format!(
-                    "user {:?} already appears on line {first} (IAM user names are unique in an account, case-insensitively)",
-                    truncate(name)
-                ),
-            ));
-        }
+        let offset = record.position().map_or(0, |p| p.byte());
+        seen.push((names.key(name), line, offset));
     }
     if rows == 0 {
         return Err(ReportError::Whole("report has a header but no rows".into()));
+    }
+    let name_at = |s: &Seen| user_at(bytes, s.2, s.1, &columns).map(|n| n.to_lowercase());
+    let same = |a: &Seen, b: &Seen| name_at(a).is_some_and(|x| Some(x) == name_at(b));
+    if let Some(((first, _), (again, offset))) = first_duplicate(seen, same) {
+        let name = user_at(bytes, offset, again, &columns).unwrap_or_default();
+        return Err(ReportError::line(
+            again,
+            format!(
+                "user {:?} already appears on line {first} (IAM user names are unique in an account, case-insensitively)",
+                truncate(&name)
+            ),
+        ));
     }
     report
         .console_users_without_mfa

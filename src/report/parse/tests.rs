@@ -443,3 +443,30 @@ fn hygiene_runs_only_when_asked_and_reads_the_key_columns() {
     );
     assert_eq!(h.two_active_keys, ["alice"], "not a matter of time");
 }
+
+#[test]
+fn name_keys_fold_case_the_same_way_for_ascii_and_unicode() {
+    let keys = NameKeys::default();
+    assert_eq!(keys.key("Bob"), keys.key("bOB"));
+    assert_ne!(keys.key("bob"), keys.key("bob2"));
+    assert_eq!(keys.key("ÄNNE"), keys.key("änne"));
+    // U+212A KELVIN SIGN lower-cases to an ASCII k: both paths agree.
+    assert_eq!(keys.key("\u{212A}im"), keys.key("kim"));
+    let long = "X".repeat(200);
+    assert_eq!(keys.key(&long), keys.key(&long.to_lowercase()), "past the stack buffer");
+    assert_ne!(keys.key(&long), keys.key(&"x".repeat(199)));
+}
+
+#[test]
+fn a_hash_collision_is_not_a_duplicate() {
+    // Two different names given the same key: only the names decide.
+    let seen = vec![(7, 2, 100), (7, 3, 200), (9, 4, 300)];
+    assert_eq!(first_duplicate(seen.clone(), |_, _| false), None);
+    assert_eq!(
+        first_duplicate(seen, |_, _| true),
+        Some(((2, 100), (3, 200)))
+    );
+    // The earliest repeat wins, whatever the key order.
+    let seen = vec![(1, 9, 0), (1, 10, 0), (2, 3, 0), (2, 5, 0)];
+    assert_eq!(first_duplicate(seen, |_, _| true), Some(((3, 0), (5, 0))));
+}
