@@ -73,7 +73,7 @@ def main():
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         interval = 20
-        env = dict(os.environ, IAM_MFA_EXPORTER_REPORT_FILE=",".join(files))
+        env = dict(os.environ, IAM_MFA_EXPORTER_REPORT_FILE="\n".join(files))
         proc = subprocess.Popen([str(BIN), f"--web.listen-address=127.0.0.1:{port}", f"--refresh.interval={interval}s",
                                  "--log.level=warn"], env=env)
         base = f"http://127.0.0.1:{port}"

@@ -55,7 +55,11 @@ pub struct Config {
     /// Read the credential report from this file (raw CSV or the JSON of `aws iam
     /// get-credential-report`) instead of AWS. Re-read at every refresh. Repeatable: one file
     /// per account (never split on commas: a path may hold one).
-    #[arg(long = "report.file", env = "IAM_MFA_EXPORTER_REPORT_FILE")]
+    #[arg(
+        long = "report.file",
+        env = "IAM_MFA_EXPORTER_REPORT_FILE",
+        value_delimiter = '\n'
+    )]
     pub report_files: Vec<PathBuf>,
 
     /// AWS region for the IAM client (default: the SDK's chain, then us-east-1; IAM is global).
@@ -63,7 +67,7 @@ pub struct Config {
     pub aws_region: Option<String>,
 
     /// Assume this IAM role and refresh its account. Repeatable (role names may hold commas).
-    #[arg(long = "aws.role-arn", env = "IAM_MFA_EXPORTER_AWS_ROLE_ARN", value_parser = parse_role_arn)]
+    #[arg(long = "aws.role-arn", env = "IAM_MFA_EXPORTER_AWS_ROLE_ARN", value_delimiter = '\n', value_parser = parse_role_arn)]
     pub role_arns: Vec<String>,
 
     /// External ID to pass when assuming roles.
@@ -117,7 +121,7 @@ pub struct Config {
 
     /// Name an account: ID=NAME, repeatable, one account per flag (names may hold commas); wins
     /// over the Organizations name.
-    #[arg(long = "aws.account-name", env = "IAM_MFA_EXPORTER_AWS_ACCOUNT_NAME", value_parser = parse_account_name)]
+    #[arg(long = "aws.account-name", env = "IAM_MFA_EXPORTER_AWS_ACCOUNT_NAME", value_delimiter = '\n', value_parser = parse_account_name)]
     pub account_names: Vec<(String, String)>,
 
     /// Refresh only shard I of N (I/N, from 0): accounts by a stable hash of their id, for
@@ -445,6 +449,9 @@ mod tests {
                 PathBuf::from("/reports/c.csv")
             ]
         );
+        // Several values in one environment variable: one per line (no name or path holds one).
+        let c = Config::try_parse_from(["x", "--report.file=/r/a,1.csv\n/r/b.csv"]).unwrap();
+        assert_eq!(c.report_files.len(), 2);
     }
 
     #[test]

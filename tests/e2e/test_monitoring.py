@@ -77,10 +77,16 @@ def monitoring(moto, tmp_path):
     serial = iam.create_virtual_mfa_device(VirtualMFADeviceName="alice")["VirtualMFADevice"]["SerialNumber"]
     iam.enable_mfa_device(UserName="alice", SerialNumber=serial, AuthenticationCode1="111111", AuthenticationCode2="222222")
 
+    # Rendered first: a broken rule setting fails here, before any process is started.
+    (tmp_path / "rules.yml").write_text(shortened_rules())
     aws = Exporter(["--refresh.interval=1s", "--refresh.timeout=20s"], aws_env(moto.url))
     report = tmp_path / "other-account.csv"
     report.write_text((ROOT / "examples" / "credential-report.csv").read_text().replace("123456789012", "999988887777"))
-    files = Exporter(["--refresh.interval=1s", "--report.file", str(report)], aws_env("http://127.0.0.1:9"))
+    # A third account with users just inside and outside each credential-hygiene threshold, so the
+    # hygiene panels have data (moto's users have no old keys, the example's keys were used lately).
+    hygiene = ROOT / "tests" / "fixtures" / "hygiene.csv"
+    files = Exporter(["--refresh.interval=1s", "--report.file", str(report), "--report.file", str(hygiene)],
+                     aws_env("http://127.0.0.1:9"))
 
     am_port, prom_port = free_port(), free_port()
     (tmp_path / "alertmanager.yml").write_text(
@@ -88,7 +94,6 @@ def monitoring(moto, tmp_path):
         "receivers: [{name: 'null'}]\n")
     am = Service(["prometheus-alertmanager", f"--config.file={tmp_path / 'alertmanager.yml'}", f"--storage.path={tmp_path / 'am'}",
                   f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="], "alertmanager", tmp_path)
-    (tmp_path / "rules.yml").write_text(shortened_rules())
     (tmp_path / "prometheus.yml").write_text(json.dumps({
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(tmp_path / "rules.yml")],
@@ -118,7 +123,8 @@ def test_alert_fires_reaches_alertmanager_and_resolves(monitoring):
         return {(a["account_id"], a["user"]) for a in firing(prom, "IAMConsoleUserWithoutMFA")}
 
     # Exactly bob in the moto account (alice has MFA), plus the file account's three users.
-    expected = {("123456789012", "bob")} | {("999988887777", u) for u in ("bob", "carol.ops@example.com", "dave+admin")}
+    expected = ({("123456789012", "bob"), ("555566667777", "pw-new-user")}
+                | {("999988887777", u) for u in ("bob", "carol.ops@example.com", "dave+admin")})
     wait_for("the console alert to fire", lambda: console_alerts() == expected, timeout=60)
     alert = next(a for a in firing(prom, "IAMConsoleUserWithoutMFA") if a["account_id"] == "123456789012")
     # The scrape's labels (job, instance) are aggregated away: a new pod would not be a new alert.
@@ -173,7 +179,7 @@ def test_every_rule_loads_and_evaluates_without_error(monitoring):
 def test_every_dashboard_query_returns_data(monitoring):
     prom = monitoring["prometheus"]
     # Both exporters scraped, and a little history for the range functions.
-    wait_for("both targets scraped", lambda: len(prometheus_query(prom, "aws_iam_users")) == 2, timeout=60)
+    wait_for("all three accounts scraped", lambda: len(prometheus_query(prom, "aws_iam_users")) == 3, timeout=60)
     time.sleep(3)
     empty = []
     for title, ref, expr in expressions(load()):

@@ -453,7 +453,11 @@ fn name_keys_fold_case_the_same_way_for_ascii_and_unicode() {
     // U+212A KELVIN SIGN lower-cases to an ASCII k: both paths agree.
     assert_eq!(keys.key("\u{212A}im"), keys.key("kim"));
     let long = "X".repeat(200);
-    assert_eq!(keys.key(&long), keys.key(&long.to_lowercase()), "past the stack buffer");
+    assert_eq!(
+        keys.key(&long),
+        keys.key(&long.to_lowercase()),
+        "past the stack buffer"
+    );
     assert_ne!(keys.key(&long), keys.key(&"x".repeat(199)));
 }
 
