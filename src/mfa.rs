@@ -358,38 +358,24 @@ mod tests {
 
     #[test]
     fn serials_are_classified_by_shape_not_name() {
-        assert_eq!(
-            DeviceKind::of_serial("arn:aws:iam::123456789012:mfa/alice"),
-            Virtual
-        );
-        assert_eq!(
-            DeviceKind::of_serial("arn:aws:iam::123456789012:mfa/root-account-mfa-device"),
-            Virtual
-        );
-        assert_eq!(
-            DeviceKind::of_serial("arn:aws-us-gov:iam::123456789012:mfa/path/bob"),
-            Virtual
-        );
-        assert_eq!(
-            DeviceKind::of_serial("arn:aws:iam::123456789012:u2f/user/alice/yubikey-ABC"),
-            Fido
-        );
-        assert_eq!(
-            DeviceKind::of_serial("arn:aws:iam::123456789012:u2f/root/passkey-1"),
-            Fido
-        );
-        assert_eq!(DeviceKind::of_serial("GAHT12345678"), Hardware);
-        // A device named like another kind is still what its serial says.
-        assert_eq!(
-            DeviceKind::of_serial("arn:aws:iam::123456789012:mfa/u2f-key"),
-            Virtual
-        );
-        // Unknown ARN shapes count as the weakest kind.
-        assert_eq!(
-            DeviceKind::of_serial("arn:aws:iam::123456789012:sms/x"),
-            Virtual
-        );
-        assert_eq!(DeviceKind::of_serial("arn:aws:iam::1234:u2f/x"), Virtual);
+        for (serial, kind) in [
+            ("arn:aws:iam::123456789012:mfa/alice", Virtual),
+            (
+                "arn:aws:iam::123456789012:mfa/root-account-mfa-device",
+                Virtual,
+            ),
+            ("arn:aws-us-gov:iam::123456789012:mfa/path/bob", Virtual),
+            ("arn:aws:iam::123456789012:u2f/user/alice/yubikey-ABC", Fido),
+            ("arn:aws:iam::123456789012:u2f/root/passkey-1", Fido),
+            ("GAHT12345678", Hardware),
+            // A device named like another kind is still what its serial says.
+            ("arn:aws:iam::123456789012:mfa/u2f-key", Virtual),
+            // Unknown ARN shapes count as the weakest kind.
+            ("arn:aws:iam::123456789012:sms/x", Virtual),
+            ("arn:aws:iam::1234:u2f/x", Virtual),
+        ] {
+            assert_eq!(DeviceKind::of_serial(serial), kind, "{serial}");
+        }
     }
 
     #[test]

@@ -144,3 +144,27 @@ def aws_env(endpoint: str) -> dict:
         AWS_EC2_METADATA_DISABLED="true",
     )
     return env
+
+class Service:
+    """A peer process (Prometheus, Alertmanager) with its output in a log file."""
+
+    def __init__(self, args, name, tmp_path):
+        self.log = open(tmp_path / f"{name}.log", "w")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+# The 22 columns of a credential report, in AWS's order.
+REPORT_HEADER = ("user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
+                 "password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,"
+                 "access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,"
+                 "access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,"
+                 "access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,"
+                 "cert_1_last_rotated,cert_2_active,cert_2_last_rotated")

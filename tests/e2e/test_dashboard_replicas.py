@@ -21,7 +21,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import ROOT, Exporter, aws_env, free_port, http_get, wait_for
+from conftest import Exporter, REPORT_HEADER, ROOT, Service, aws_env, free_port, http_get, wait_for
 from test_dashboard import (AWS_MODE_ONLY, HEALTH_ROW, PER_REPLICA, expressions, grafana_query_result, load,
                             panels_in_row, substitute, variable_options)
 
@@ -42,12 +42,7 @@ ACCOUNTS = 6
 # names) + 1 (hygiene: pw-new-user) + 0 (SSO only).
 WITHOUT_MFA = 9
 WINDOW = 10  # seconds of history the range queries compare, one point a second
-HEADER = ("user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
-          "password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,"
-          "access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,"
-          "access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,"
-          "access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,"
-          "cert_1_last_rotated,cert_2_active,cert_2_last_rotated")
+HEADER = REPORT_HEADER
 # An account run the recommended way: people sign in through IAM Identity Center, root has no
 # password, the only IAM user is a machine user with an access key and no console password.
 SSO_REPORT = HEADER + "\n" + "\n".join([
@@ -66,20 +61,6 @@ SELECTIONS = [
     {"account_id": "111122223333"},
     {"account_id": SSO_ONLY},
 ]
-
-
-class Service:
-    def __init__(self, args, name, tmp_path):
-        self.log = open(tmp_path / f"{name}.log", "w")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
 
 
 class Prometheus:

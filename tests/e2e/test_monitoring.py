@@ -17,7 +17,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import ROOT, Exporter, aws_env, free_port, http_get, wait_for
+from conftest import Exporter, ROOT, Service, aws_env, free_port, http_get, wait_for
 from test_alert_rules import render_alerts
 from test_dashboard import expressions, load
 
@@ -30,20 +30,6 @@ def shortened_rules() -> str:
     text = render_alerts.render(render_alerts.load_config(sets=TEST_SETTINGS))
     assert "vector(0)" in text and "keep_firing_for: 1s" in text
     return text
-
-
-class Service:
-    def __init__(self, args, name, tmp_path):
-        self.log = open(tmp_path / f"{name}.log", "w")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
 
 
 def prometheus_query(base, expr):
