@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use criterion::{criterion_group, criterion_main, Criterion};
 use iam_mfa_exporter::collector::{BuildInfo, Collector};
 use iam_mfa_exporter::report::hygiene::{At, Thresholds};
-use iam_mfa_exporter::report::Fetched;
+use iam_mfa_exporter::report::{Fetched, Keep};
 use iam_mfa_exporter::server::{encode, Format};
 use iam_mfa_exporter::state::Shared;
 
@@ -22,10 +22,14 @@ const USERS: usize = 5000;
 /// A registry over 200 generated accounts; `hygiene`: run the hygiene checks at 2026-11-24.
 fn registry(hygiene: bool) -> prometheus_client::registry::Registry {
     let shared = Arc::new(Shared::new());
-    let at = hygiene.then(|| At {
-        now: 1_795_521_600,
-        thresholds: Thresholds::default(),
-    });
+    let keep = Keep {
+        hygiene: hygiene.then_some(At {
+            now: 1_795_521_600,
+            thresholds: Thresholds::default(),
+            keep: 1000,
+        }),
+        console_users_with_mfa: false,
+    };
     for i in 0..ACCOUNTS {
         let account = format!("{:012}", 100_000_000_000u64 + i as u64);
         let fetched = Fetched {
@@ -34,7 +38,7 @@ fn registry(hygiene: bool) -> prometheus_client::registry::Registry {
             summary: None,
         };
         let data = fetched
-            .into_account_data_at(at)
+            .into_account_data_keeping(keep)
             .expect("generated reports parse");
         shared.register(&account, Some(account.clone()), None);
         shared

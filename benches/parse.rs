@@ -33,12 +33,20 @@ fn benches(c: &mut Criterion) {
     group.bench_function("parse_and_snapshot", |b| {
         b.iter(|| iam_mfa_exporter::report::parse(black_box(&bytes)))
     });
-    let at = Some(iam_mfa_exporter::report::hygiene::At {
+    let keep = |hygiene| iam_mfa_exporter::report::Keep {
+        hygiene,
+        console_users_with_mfa: false,
+    };
+    let at = iam_mfa_exporter::report::hygiene::At {
         now: 1_795_521_600,
         thresholds: Default::default(),
+        keep: 1000,
+    };
+    group.bench_function("parse_file_mode", |b| {
+        b.iter(|| iam_mfa_exporter::report::parse_keeping(black_box(&bytes), keep(None)))
     });
     group.bench_function("parse_and_snapshot_with_hygiene", |b| {
-        b.iter(|| iam_mfa_exporter::report::parse_at(black_box(&bytes), at))
+        b.iter(|| iam_mfa_exporter::report::parse_keeping(black_box(&bytes), keep(Some(at))))
     });
     group.bench_function("raw_csv_byte_record_scan", |b| {
         b.iter(|| raw_scan(black_box(&bytes)))

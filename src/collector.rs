@@ -385,10 +385,10 @@ impl Collector {
             .filter_map(|d| Some((d.report.account_id.as_str(), d.report.hygiene.as_ref()?)))
             .collect();
         let counts: [HygieneCount; 4] = [
-            (&HYGIENE_PASSWORDS_UNUSED, |h| h.password_unused.len()),
-            (&HYGIENE_KEYS_UNUSED, |h| h.keys_unused.len()),
-            (&HYGIENE_ROTATION_OVERDUE, |h| h.rotation_overdue.len()),
-            (&HYGIENE_TWO_ACTIVE_KEYS, |h| h.two_active_keys.len()),
+            (&HYGIENE_PASSWORDS_UNUSED, |h| h.totals.password_unused),
+            (&HYGIENE_KEYS_UNUSED, |h| h.totals.keys_unused),
+            (&HYGIENE_ROTATION_OVERDUE, |h| h.totals.rotation_overdue),
+            (&HYGIENE_TWO_ACTIVE_KEYS, |h| h.totals.two_active_keys),
         ];
         for (def, count) in counts {
             encode_gauges(

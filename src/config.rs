@@ -244,6 +244,7 @@ impl Config {
                 rotate_after: seconds(self.rotate_after),
                 root_used_within: seconds(self.root_used_within),
             }),
+            per_user_cap: self.max_user_series,
         }
     }
 

@@ -9,16 +9,30 @@ use crate::error::Error;
 use crate::mfa::Budget;
 use crate::report::hygiene::{At, Thresholds};
 use crate::report::timestamp::unix_seconds;
+use crate::report::Keep;
 use crate::source::Source;
 use crate::state::Shared;
 
 /// What a refresh computes besides the report's MFA verdicts (from the flags).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checks {
     /// Live MFA checks (AWS sources only); `None`: report-only verdicts.
     pub live_mfa: Option<Budget>,
     /// Credential-hygiene checks (`--collector.hygiene`); `None`: off.
     pub hygiene: Option<Thresholds>,
+    /// `--metrics.max-user-series`: no account is ever given more per-user series, so no more
+    /// users of a hygiene check are kept.
+    pub per_user_cap: usize,
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Self {
+            live_mfa: None,
+            hygiene: None,
+            per_user_cap: usize::MAX,
+        }
+    }
 }
 
 /// Wall-clock time, replaceable so tests can pin it.
@@ -105,12 +119,18 @@ impl Refresher {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let result = tokio::time::timeout_at(deadline, async {
             let fetched = self.source.fetch(deadline).await?;
-            let hygiene = self.checks.hygiene.map(|thresholds| At {
-                now: unix_seconds(self.clock.now()),
-                thresholds,
-            });
+            let keep = Keep {
+                hygiene: self.checks.hygiene.map(|thresholds| At {
+                    now: unix_seconds(self.clock.now()),
+                    thresholds,
+                    keep: self.checks.per_user_cap,
+                }),
+                // Only live MFA checks look at the console users with MFA.
+                console_users_with_mfa: self.checks.live_mfa.is_some()
+                    && matches!(self.source, Source::Aws(_)),
+            };
             // Parsing a large report is CPU work: keep it off the async workers.
-            tokio::task::spawn_blocking(move || fetched.into_account_data_at(hygiene))
+            tokio::task::spawn_blocking(move || fetched.into_account_data_keeping(keep))
                 .await
                 .map_err(|e| Error::Internal(format!("report parser stopped: {e}")))?
                 .map_err(Error::from)

@@ -32,11 +32,14 @@ impl Default for Thresholds {
     }
 }
 
-/// When to evaluate and against what.
+/// When to evaluate, against what, and how many users of each check to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct At {
     pub now: UnixSeconds,
     pub thresholds: Thresholds,
+    /// Users kept per check, in name order (the per-user series cap: no account can be given
+    /// more series than that); the totals stay exact.
+    pub keep: usize,
 }
 
 /// An access key as one row describes it.
@@ -80,6 +83,17 @@ pub struct Hygiene {
     pub rotation_overdue: Vec<KeyFinding>,
     /// Users with both access keys active.
     pub two_active_keys: Vec<String>,
+    /// How many fail each check: exact, whatever was kept.
+    pub totals: Totals,
+}
+
+/// The number of findings of each check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub password_unused: usize,
+    pub keys_unused: usize,
+    pub rotation_overdue: usize,
+    pub two_active_keys: usize,
 }
 
 impl Hygiene {
@@ -90,6 +104,7 @@ impl Hygiene {
             keys_unused: Vec::new(),
             rotation_overdue: Vec::new(),
             two_active_keys: Vec::new(),
+            totals: Totals::default(),
         }
     }
 
@@ -132,14 +147,29 @@ impl Hygiene {
         }
     }
 
-    /// Name order, the order the per-user cap keeps.
-    pub fn sort(&mut self) {
+    /// Counts the findings, then keeps the first `keep` of each check in name order (the order
+    /// the per-user cap keeps), so memory stays bounded in large Organizations.
+    pub fn finish(&mut self, keep: usize) {
+        self.totals = Totals {
+            password_unused: self.password_unused.len(),
+            keys_unused: self.keys_unused.len(),
+            rotation_overdue: self.rotation_overdue.len(),
+            two_active_keys: self.two_active_keys.len(),
+        };
         self.password_unused.sort();
         self.keys_unused
             .sort_by(|a, b| (&a.user, a.key).cmp(&(&b.user, b.key)));
         self.rotation_overdue
             .sort_by(|a, b| (&a.user, a.key).cmp(&(&b.user, b.key)));
         self.two_active_keys.sort();
+        self.password_unused.truncate(keep);
+        self.keys_unused.truncate(keep);
+        self.rotation_overdue.truncate(keep);
+        self.two_active_keys.truncate(keep);
+        self.password_unused.shrink_to_fit();
+        self.keys_unused.shrink_to_fit();
+        self.rotation_overdue.shrink_to_fit();
+        self.two_active_keys.shrink_to_fit();
     }
 }
 
@@ -154,6 +184,7 @@ mod tests {
         At {
             now: NOW,
             thresholds: Thresholds::default(),
+            keep: 1000,
         }
     }
 
@@ -270,7 +301,7 @@ mod tests {
         for u in &users {
             h.check(u, at());
         }
-        h.sort();
+        h.finish(1000);
         let keys = |f: &[KeyFinding]| {
             f.iter()
                 .map(|k| (k.user.clone(), k.key))
@@ -286,5 +317,10 @@ mod tests {
         );
         assert_eq!(h.two_active_keys, ["two"]);
         assert_eq!(h.rotation_overdue[1].at, NOW - 100 * DAY);
+        assert_eq!(h.totals.rotation_overdue, 2);
+        h.finish(1);
+        assert_eq!(h.rotation_overdue.len(), 1, "kept: the first in name order");
+        assert_eq!(h.rotation_overdue[0].user, "two");
+        assert_eq!(h.totals.rotation_overdue, 2, "the total stays exact");
     }
 }

@@ -12,11 +12,10 @@ pub mod timestamp;
 use std::collections::BTreeMap;
 
 use crate::mfa::Live;
-use hygiene::At;
 
 pub use decode::decode_file;
 pub use model::{AccountReport, ConsoleUser, RootRow, UnixSeconds};
-pub use parse::{parse, parse_at, ReportError, MAX_REPORT_BYTES};
+pub use parse::{parse, parse_keeping, Keep, ReportError, MAX_REPORT_BYTES};
 
 /// What AWS says about the account besides the report (AWS mode only).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,12 +47,15 @@ pub struct Fetched {
 impl Fetched {
     /// Parses the CSV and joins it with the account summary.
     pub fn into_account_data(self) -> Result<AccountData, ReportError> {
-        self.into_account_data_at(None)
+        self.into_account_data_keeping(Keep {
+            hygiene: None,
+            console_users_with_mfa: true,
+        })
     }
 
-    /// [`Self::into_account_data`], running the credential-hygiene checks at `hygiene`'s moment.
-    pub fn into_account_data_at(self, hygiene: Option<At>) -> Result<AccountData, ReportError> {
-        let report = parse_at(&self.csv, hygiene)?;
+    /// [`Self::into_account_data`], keeping what `keep` asks for.
+    pub fn into_account_data_keeping(self, keep: Keep) -> Result<AccountData, ReportError> {
+        let report = parse_keeping(&self.csv, keep)?;
         Ok(AccountData {
             live: None,
             root_virtual_mfa: self

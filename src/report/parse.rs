@@ -346,14 +346,31 @@ fn truncate(value: &str) -> &str {
     }
 }
 
-/// Parses a credential report (CSV bytes) into an [`AccountReport`], without hygiene checks.
-pub fn parse(bytes: &[u8]) -> Result<AccountReport, ReportError> {
-    parse_at(bytes, None)
+/// What a parse keeps besides the counts and the console users without MFA.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Keep {
+    /// Run the credential-hygiene checks at that moment (see [`super::hygiene`]), keeping the
+    /// users who fail one.
+    pub hygiene: Option<At>,
+    /// Keep the console users with MFA (live MFA checks look at them; nothing else needs them).
+    pub console_users_with_mfa: bool,
 }
 
-/// Parses a credential report; with `hygiene`, also runs the credential-hygiene checks at that
-/// moment (see [`super::hygiene`]), keeping only the users who fail one.
-pub fn parse_at(bytes: &[u8], hygiene: Option<At>) -> Result<AccountReport, ReportError> {
+/// Parses a credential report (CSV bytes) into an [`AccountReport`], keeping everything but
+/// the hygiene findings.
+pub fn parse(bytes: &[u8]) -> Result<AccountReport, ReportError> {
+    parse_keeping(
+        bytes,
+        Keep {
+            hygiene: None,
+            console_users_with_mfa: true,
+        },
+    )
+}
+
+/// Parses a credential report, keeping what `keep` asks for.
+pub fn parse_keeping(bytes: &[u8], keep: Keep) -> Result<AccountReport, ReportError> {
+    let hygiene = keep.hygiene;
     if bytes.len() > MAX_REPORT_BYTES {
         return Err(ReportError::TooLarge {
             size: bytes.len(),
@@ -430,7 +447,7 @@ pub fn parse_at(bytes: &[u8], hygiene: Option<At>) -> Result<AccountReport, Repo
             report.root = Some(root_row(&row)?);
             continue;
         }
-        let name = user_row(&row, &mut report, hygiene)?;
+        let name = user_row(&row, &mut report, keep)?;
         let offset = record.position().map_or(0, |p| p.byte());
         seen.push((names.key(name), line, offset));
     }
@@ -455,8 +472,8 @@ pub fn parse_at(bytes: &[u8], hygiene: Option<At>) -> Result<AccountReport, Repo
     report
         .console_users_with_mfa
         .sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    if let Some(h) = &mut report.hygiene {
-        h.sort();
+    if let (Some(h), Some(at)) = (&mut report.hygiene, hygiene) {
+        h.finish(at.keep);
     }
     Ok(report)
 }
@@ -465,8 +482,9 @@ pub fn parse_at(bytes: &[u8], hygiene: Option<At>) -> Result<AccountReport, Repo
 fn user_row<'r>(
     row: &'r Row<'_>,
     report: &mut AccountReport,
-    hygiene: Option<At>,
+    keep: Keep,
 ) -> Result<&'r str, ReportError> {
+    let hygiene = keep.hygiene;
     let c = row.columns;
     let created = row.timestamp(c.created, "user_creation_time")?;
     let console = row.bool(c.password_enabled, "password_enabled")?;
@@ -504,7 +522,9 @@ fn user_row<'r>(
         };
         if mfa {
             report.console_users_mfa_enabled += 1;
-            report.console_users_with_mfa.push(user);
+            if keep.console_users_with_mfa {
+                report.console_users_with_mfa.push(user);
+            }
         } else {
             report.console_users_without_mfa.push(user);
         }

@@ -65,8 +65,9 @@ impl TestExporter {
         )))
         // As the binary does by default: hygiene checks on (file mode has no live MFA checks).
         .with_checks(Checks {
-            live_mfa: None,
             hygiene: Some(Thresholds::default()),
+            per_user_cap: max_user_series,
+            ..Checks::default()
         });
         let listener = runtime.block_on(server::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();

@@ -418,8 +418,13 @@ fn hygiene_runs_only_when_asked_and_reads_the_key_columns() {
     let at = At {
         now: T_SECS + 100 * DAY,
         thresholds: Thresholds::default(),
+        keep: 1000,
     };
-    let r = parse_at(csv.as_bytes(), Some(at)).unwrap();
+    let keep = |at| Keep {
+        hygiene: Some(at),
+        console_users_with_mfa: false,
+    };
+    let r = parse_keeping(csv.as_bytes(), keep(at)).unwrap();
     let h = r.hygiene.unwrap();
     // bob's password was never used either (N/A): both count from T, 100 days ago.
     assert_eq!(
@@ -429,9 +434,9 @@ fn hygiene_runs_only_when_asked_and_reads_the_key_columns() {
     assert_eq!(h.two_active_keys, ["alice"]);
     assert_eq!(h.keys_unused.len(), 2, "{:?}", h.keys_unused);
     assert_eq!(h.rotation_overdue.len(), 2);
-    let r = parse_at(
+    let r = parse_keeping(
         csv.as_bytes(),
-        Some(At {
+        keep(At {
             now: T_SECS + 10 * DAY,
             ..at
         }),
@@ -473,4 +478,14 @@ fn a_hash_collision_is_not_a_duplicate() {
     // The earliest repeat wins, whatever the key order.
     let seen = vec![(1, 9, 0), (1, 10, 0), (2, 3, 0), (2, 5, 0)];
     assert_eq!(first_duplicate(seen, |_, _| true), Some(((3, 0), (5, 0))));
+}
+
+#[test]
+fn console_users_with_mfa_are_kept_only_when_asked() {
+    let csv = report(&[user("a", "true", "true"), user("b", "true", "false")]);
+    assert_eq!(ok(&csv).console_users_with_mfa.len(), 1);
+    let lean = parse_keeping(csv.as_bytes(), Keep::default()).unwrap();
+    assert!(lean.console_users_with_mfa.is_empty());
+    assert_eq!(lean.console_users_mfa_enabled, 1, "the count stays");
+    assert_eq!(lean.console_users_without_mfa.len(), 1);
 }
