@@ -17,6 +17,7 @@ import urllib.parse
 
 import pytest
 
+import faultproxy as fp
 from conftest import Exporter, ROOT, Service, aws_env, free_port, http_get, wait_for
 from test_alert_rules import render_alerts
 from test_dashboard import expressions, load
@@ -65,7 +66,12 @@ def monitoring(moto, tmp_path):
 
     # Rendered first: a broken rule setting fails here, before any process is started.
     (tmp_path / "rules.yml").write_text(shortened_rules())
-    aws = Exporter(["--refresh.interval=1s", "--refresh.timeout=20s"], aws_env(moto.url))
+    # AWS builds a credential report at most every 4 hours; moto rebuilds it on every call. The
+    # proxy models AWS: after the first download the report is frozen, so every change below
+    # reaches the exporter through its live MFA checks alone.
+    proxy = fp.FaultProxy(moto.port)
+    proxy.freeze_report()
+    aws = Exporter(["--refresh.interval=1s", "--refresh.timeout=20s"], aws_env(proxy.url))
     report = tmp_path / "other-account.csv"
     report.write_text((ROOT / "examples" / "credential-report.csv").read_text().replace("123456789012", "999988887777"))
     # A third account with users just inside and outside each credential-hygiene threshold, so the
@@ -93,12 +99,13 @@ def monitoring(moto, tmp_path):
     try:
         wait_for("prometheus", lambda: http_get(prom_url + "/-/ready")[0] == 200)
         wait_for("alertmanager", lambda: http_get(am_url + "/-/ready")[0] == 200)
-        yield {"iam": iam, "prometheus": prom_url, "alertmanager": am_url, "am_port": am_port}
+        yield {"iam": iam, "prometheus": prom_url, "alertmanager": am_url, "am_port": am_port, "proxy": proxy}
     finally:
         prom.stop()
         am.stop()
         assert aws.stop() == 0
         assert files.stop() == 0
+        proxy.stop()
 
 
 def test_alert_fires_reaches_alertmanager_and_resolves(monitoring):
@@ -126,13 +133,21 @@ def test_alert_fires_reaches_alertmanager_and_resolves(monitoring):
                             capture_output=True, text=True, check=True)
     assert "IAMConsoleUserWithoutMFA" in amtool.stdout and "bob" in amtool.stdout, amtool.stdout
 
-    # bob enables MFA: the exporter's next refresh drops him, the alert resolves everywhere.
+    # bob enables MFA: the report stays frozen, the live checks see it, the alert resolves
+    # everywhere.
     iam = monitoring["iam"]
+    assert monitoring["proxy"].frozen is not None, "the exporter works from a frozen report"
     serial = iam.create_virtual_mfa_device(VirtualMFADeviceName="bob")["VirtualMFADevice"]["SerialNumber"]
     iam.enable_mfa_device(UserName="bob", SerialNumber=serial, AuthenticationCode1="333333", AuthenticationCode2="444444")
     wait_for("the alert to resolve in Prometheus", lambda: ("123456789012", "bob") not in console_alerts(), timeout=60)
     assert console_alerts() == expected - {("123456789012", "bob")}
     wait_for("the alert to resolve in Alertmanager", lambda: in_alertmanager() == [], timeout=60)
+
+    # alice's device is removed: the frozen report still says MFA, the live checks say no device,
+    # and the alert fires for her.
+    iam.deactivate_mfa_device(UserName="alice", SerialNumber="arn:aws:iam::123456789012:mfa/alice")
+    wait_for("the alert for alice", lambda: ("123456789012", "alice") in console_alerts(), timeout=60)
+    assert console_alerts() == (expected - {("123456789012", "bob")}) | {("123456789012", "alice")}
 
 
 def test_every_rule_loads_and_evaluates_without_error(monitoring):
