@@ -91,7 +91,7 @@ const ROOT_GAUGES: &[AccountGauge] = &[
 /// One account's share of the per-user series under the global cap.
 struct UserSeries<'a> {
     data: &'a AccountData,
-    kept: &'a [&'a ConsoleUser],
+    kept: &'a [ConsoleUser],
     dropped: usize,
 }
 
@@ -138,9 +138,9 @@ impl Collector {
         self.encode_live(e, &data)?;
 
         // The per-user cap is shared fairly: no account is silenced by a bigger one.
-        let offenders: Vec<Vec<&ConsoleUser>> =
+        let offenders: Vec<&[ConsoleUser]> =
             data.iter().map(|d| d.console_users_without_mfa()).collect();
-        let wants: Vec<usize> = offenders.iter().map(Vec::len).collect();
+        let wants: Vec<usize> = offenders.iter().map(|o| o.len()).collect();
         let users: Vec<UserSeries> = data
             .iter()
             .zip(&offenders)

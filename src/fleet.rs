@@ -17,6 +17,9 @@ use crate::hash::stable_hash;
 use crate::refresh::{Checks, Clock, Refresher, SystemClock};
 use crate::state::Shared;
 
+/// The least a crashed refresh loop waits before it starts again.
+const MIN_RESTART_DELAY: Duration = Duration::from_secs(5);
+
 /// The longest a target waits before its first refresh.
 const MAX_JITTER: Duration = Duration::from_secs(30);
 
@@ -154,8 +157,11 @@ impl Fleet {
                     let Some(target) = wanted.get(&key) else { continue };
                     self.shared.record_task_restart();
                     tracing::error!(target_key = %key, "refresh loop ended unexpectedly ({ended}); restarting it");
-                    if let Ok(refresher) = self.refresher(target).await {
-                        loops.spawn(key, run_target(refresher, self.interval, Duration::ZERO, Arc::clone(&self.permits)));
+                    // Not at once: a loop that panics at every refresh must not become a hot loop.
+                    let delay = jitter(&key, spread).max(MIN_RESTART_DELAY);
+                    match self.refresher(target).await {
+                        Ok(refresher) => loops.spawn(key, run_target(refresher, self.interval, delay, Arc::clone(&self.permits))),
+                        Err(error) => tracing::error!(target_key = %key, "cannot restart the refresh loop; retried at the next discovery: {error}"),
                     }
                     continue;
                 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::arn::split_iam_arn;
-use crate::report::UnixSeconds;
+use crate::report::{ConsoleUser, UnixSeconds};
 
 /// The kind of an MFA device, from its serial number alone (never from a device's name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -97,6 +97,9 @@ impl Strength {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Live {
     pub verdict: Verdict,
+    /// The console users without MFA now, in name order (computed once per refresh, read at
+    /// every scrape).
+    pub offenders: Vec<ConsoleUser>,
     /// ListMFADevices calls since the exporter started, by [`CheckResult::index`].
     pub checks: [u64; CheckResult::ALL.len()],
 }
@@ -182,6 +185,8 @@ pub struct LiveFacts {
     pub looks: BTreeMap<String, Checked>,
     /// When ListVirtualMFADevices answered (this refresh).
     pub listed_at: UnixSeconds,
+    /// When AWS generated the report: a look older than it that contradicts it is ignored.
+    pub report_generated_at: Option<UnixSeconds>,
 }
 
 /// The verdict now, for the console users of one report.
@@ -215,7 +220,8 @@ pub struct Budget {
 /// 1. every console user the report flags without MFA and no virtual device shows has one now,
 ///    up to `budget.offenders`;
 /// 2. then, within `budget.typing_calls`: users with MFA who had a virtual device at the last
-///    refresh and have none now (a removal to confirm at once), then users with MFA never looked
+///    refresh and have none now, or whose last look found no device (a removal to confirm, or a
+///    re-enrolment to see, at once), then users with MFA never looked
 ///    at, then those whose last look is older than the maximum age, oldest first; users with an
 ///    assigned virtual device last, in the same order.
 ///
@@ -242,7 +248,12 @@ pub fn plan(
         .iter()
         .filter_map(|u| {
             let has_virtual = virtual_now.contains_key(u);
-            if !has_virtual && virtual_before.contains(u) {
+            // A removal to confirm (the virtual device disappeared), or a user found without a
+            // device: looked at again at once, so a re-enrolment clears the verdict quickly.
+            let found_without = looks
+                .get(u)
+                .is_some_and(|c| matches!(&c.look, Look::Devices(kinds) if kinds.is_empty()));
+            if !has_virtual && (virtual_before.contains(u) || found_without) {
                 return Some(((0, i64::MIN), u));
             }
             let stale = match looks.get(u) {
@@ -278,20 +289,37 @@ pub struct ReportConsole<'a> {
 /// never looked at (or whose look failed) keeps the report's verdict.
 pub fn verdict(report: ReportConsole<'_>, facts: &LiveFacts) -> Verdict {
     let mut v = Verdict::default();
-    let live = |user: &str| -> Option<Look> {
+    let live = |user: &str, report_says_mfa: bool| -> Option<Look> {
+        let look = facts.looks.get(user);
         if facts.virtual_devices.get(user).is_some_and(|n| *n > 0) {
             // Has a virtual device now; other kinds, if any, do not change "has MFA".
             let mut kinds = vec![DeviceKind::Virtual];
-            if let Some(Checked {
-                look: Look::Devices(seen),
-                ..
-            }) = facts.looks.get(user)
-            {
+            if let Some(Look::Devices(seen)) = look.map(|c| &c.look) {
                 kinds.extend(seen.iter().copied().filter(|k| *k != DeviceKind::Virtual));
             }
             return Some(Look::Devices(kinds));
         }
-        facts.looks.get(user).map(|c| c.look.clone())
+        let look = look?;
+        // A look older than the report that contradicts it has been overtaken by the report.
+        let contradicts = match &look.look {
+            Look::Devices(kinds) => kinds.is_empty() == report_says_mfa,
+            Look::Deleted => true,
+        };
+        if contradicts && facts.report_generated_at.is_some_and(|g| look.at < g) {
+            return None;
+        }
+        Some(match &look.look {
+            // ListVirtualMFADevices, fresh at every refresh, says the user has no virtual device
+            // now: whatever virtual device an older look saw is gone.
+            Look::Devices(kinds) => Look::Devices(
+                kinds
+                    .iter()
+                    .copied()
+                    .filter(|k| *k != DeviceKind::Virtual)
+                    .collect(),
+            ),
+            Look::Deleted => Look::Deleted,
+        })
     };
     let note_strength = |v: &mut Verdict, user: &str, kinds: Option<&[DeviceKind]>| {
         let strength = kinds.and_then(Strength::of).unwrap_or(Strength::Unknown);
@@ -309,7 +337,7 @@ pub fn verdict(report: ReportConsole<'_>, facts: &LiveFacts) -> Verdict {
         }
     };
     for user in report.without_mfa {
-        match live(user) {
+        match live(user, false) {
             Some(Look::Devices(kinds)) if !kinds.is_empty() => {
                 v.corrected.insert(user.clone(), Direction::Enabled);
                 note_strength(&mut v, user, Some(&kinds));
@@ -323,7 +351,7 @@ pub fn verdict(report: ReportConsole<'_>, facts: &LiveFacts) -> Verdict {
         }
     }
     for user in report.with_mfa {
-        match live(user) {
+        match live(user, true) {
             Some(Look::Devices(kinds)) if kinds.is_empty() => {
                 v.corrected.insert(user.clone(), Direction::Removed);
                 v.without_mfa.insert(user.clone());
@@ -429,6 +457,7 @@ mod tests {
             ]
             .into(),
             listed_at: 100,
+            report_generated_at: None,
         };
         let v = verdict(
             ReportConsole {
@@ -514,6 +543,43 @@ mod tests {
         );
         let none = plan_with(0, 0);
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn stale_looks_yield_to_fresher_facts() {
+        let without = names(&["flagged-again"]);
+        let with = names(&["lost-virtual", "removed-before-report"]);
+        let facts = LiveFacts {
+            virtual_devices: BTreeMap::new(),
+            looks: [
+                // Saw a hardware token at 50; the report of 80 flags the user again.
+                ("flagged-again".to_owned(), looked(50, &[Hardware])),
+                // Saw only a virtual device; ListVirtualMFADevices now shows none.
+                ("lost-virtual".to_owned(), looked(90, &[Virtual])),
+                // Saw no device at 60; the report of 80 says MFA.
+                ("removed-before-report".to_owned(), looked(60, &[])),
+            ]
+            .into(),
+            listed_at: 100,
+            report_generated_at: Some(80),
+        };
+        let v = verdict(
+            ReportConsole {
+                without_mfa: &without,
+                with_mfa: &with,
+            },
+            &facts,
+        );
+        assert_eq!(
+            v.without_mfa.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["flagged-again", "lost-virtual"]
+        );
+        assert_eq!(v.corrected["lost-virtual"], Direction::Removed);
+        assert!(
+            !v.corrected.contains_key("flagged-again"),
+            "the report is newer"
+        );
+        assert_eq!(v.strength["removed-before-report"], Strength::Unknown);
     }
 
     #[test]

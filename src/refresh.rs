@@ -143,11 +143,7 @@ impl Refresher {
             (Ok(mut data), Source::Aws(aws), Some(budget)) => {
                 if let Some(summary) = &data.summary {
                     let now = unix_seconds(self.clock.now());
-                    let account = data.report.account_id.clone();
-                    data.live = Some(
-                        aws.live_mfa(&account, &data.report, summary, budget, now, deadline)
-                            .await,
-                    );
+                    data.live = Some(aws.live_mfa(&data, summary, budget, now, deadline).await);
                 }
                 Ok(data)
             }

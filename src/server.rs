@@ -305,11 +305,25 @@ pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
     })?;
     match dual_stack(port) {
         Ok(listener) => Ok(listener),
-        Err(error) => {
-            tracing::debug!(%error, "no IPv6 listener; listening on IPv4 only");
+        // Only a host without IPv6 falls back; any other error (port in use, no permission) is
+        // the caller's to see.
+        Err(error)
+            if matches!(
+                error.raw_os_error(),
+                Some(libc_errno::EAFNOSUPPORT | libc_errno::EADDRNOTAVAIL)
+            ) =>
+        {
+            tracing::warn!(%error, "no IPv6 on this host; listening on IPv4 only");
             TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await
         }
+        Err(error) => Err(error),
     }
+}
+
+/// Linux errno values for "this address family cannot be used here".
+mod libc_errno {
+    pub const EAFNOSUPPORT: i32 = 97;
+    pub const EADDRNOTAVAIL: i32 = 99;
 }
 
 fn dual_stack(port: u16) -> std::io::Result<TcpListener> {

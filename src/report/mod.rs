@@ -83,20 +83,10 @@ pub struct AccountData {
 
 impl AccountData {
     /// Console users without MFA now, in name order: the report's, corrected by live checks.
-    pub fn console_users_without_mfa(&self) -> Vec<&ConsoleUser> {
-        let report = &self.report;
+    pub fn console_users_without_mfa(&self) -> &[ConsoleUser] {
         match &self.live {
-            None => report.console_users_without_mfa.iter().collect(),
-            Some(live) => {
-                let mut users: Vec<&ConsoleUser> = report
-                    .console_users_without_mfa
-                    .iter()
-                    .chain(&report.console_users_with_mfa)
-                    .filter(|u| live.verdict.without_mfa.contains(&u.name))
-                    .collect();
-                users.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-                users
-            }
+            None => &self.report.console_users_without_mfa,
+            Some(live) => &live.offenders,
         }
     }
 

@@ -23,7 +23,7 @@ use crate::error::{Error, Reason};
 use crate::mfa::{
     self, Budget, CheckResult, Checked, DeviceKind, Live, LiveFacts, Look, ReportConsole,
 };
-use crate::report::{AccountReport, UnixSeconds};
+use crate::report::{AccountData, ConsoleUser, UnixSeconds};
 use crate::report::{AccountSummary, Fetched, ReportError, MAX_REPORT_BYTES};
 
 /// Polling of a report that is being generated: capped exponential backoff, bounded attempts.
@@ -197,13 +197,14 @@ impl AwsSource {
     /// how many failed and why.
     pub async fn live_mfa(
         &self,
-        account_id: &str,
-        report: &AccountReport,
+        data: &AccountData,
         summary: &AccountSummary,
         budget: Budget,
         now: UnixSeconds,
         deadline: Instant,
     ) -> Live {
+        let (account_id, report) = (&data.report.account_id, &data.report);
+        let report_generated_at = data.generated_at;
         let without: Vec<String> = report
             .console_users_without_mfa
             .iter()
@@ -230,8 +231,10 @@ impl AwsSource {
         let mut failed = [0u64; CheckResult::ALL.len()];
         let mut runs: JoinSet<(String, Result<Look, CheckResult>)> = JoinSet::new();
         let mut pending = calls.into_iter();
+        let mut denied = false;
         loop {
-            while runs.len() < LIVE_CONCURRENCY && Instant::now() < deadline {
+            // After an AccessDenied the policy lacks iam:ListMFADevices: no use asking again.
+            while runs.len() < LIVE_CONCURRENCY && Instant::now() < deadline && !denied {
                 let Some(user) = pending.next() else { break };
                 let client = self.client.clone();
                 runs.spawn(async move {
@@ -253,6 +256,7 @@ impl AwsSource {
                 Err(result) => {
                     state.checks[result.index()] += 1;
                     failed[result.index()] += 1;
+                    denied |= result == CheckResult::AccessDenied;
                 }
             }
         }
@@ -265,6 +269,7 @@ impl AwsSource {
             virtual_devices: summary.virtual_mfa_users.clone(),
             looks: state.looks.clone(),
             listed_at: now,
+            report_generated_at,
         };
         let failures: u64 = failed.iter().sum();
         if failures > 0 || skipped > 0 {
@@ -278,8 +283,18 @@ impl AwsSource {
                 "live MFA checks (ListMFADevices) incomplete; those users keep the report's verdict"
             );
         }
+        let verdict = mfa::verdict(console, &facts);
+        let mut offenders: Vec<ConsoleUser> = report
+            .console_users_without_mfa
+            .iter()
+            .chain(&report.console_users_with_mfa)
+            .filter(|u| verdict.without_mfa.contains(&u.name))
+            .cloned()
+            .collect();
+        offenders.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         Live {
-            verdict: mfa::verdict(console, &facts),
+            verdict,
+            offenders,
             checks: state.checks,
         }
     }

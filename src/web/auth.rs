@@ -30,9 +30,6 @@ const FAILED_TTL: Duration = Duration::from_secs(60);
 /// Most remembered outcomes of each kind; the oldest half is dropped beyond it.
 const CACHE_SIZE: usize = 4096;
 
-/// bcrypt("x", cost 10): verified against when the user is unknown, to take the same time.
-const DUMMY_HASH: &str = "$2b$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z4Zx6Hzc8lQ6Zp9iJ3H0mU1e";
-
 /// Checks passwords: a bounded number of bcrypt runs at once, on the blocking pool.
 #[derive(Debug)]
 pub(super) struct Verifier {
@@ -64,7 +61,7 @@ impl Verifier {
         };
         let (hash, known) = match config.users.get(&user) {
             Some(hash) => (hash.clone(), true),
-            None => (DUMMY_HASH.to_owned(), false),
+            None => (config.dummy_hash.clone(), false),
         };
         let key = self.cache.key(&user, &password, &hash);
         match self.cache.get(key) {
@@ -147,11 +144,15 @@ mod tests {
     async fn outcomes_are_remembered_so_bcrypt_runs_once() {
         let config = WebConfig {
             users: [("prom".to_owned(), bcrypt::hash("secret", 4).unwrap())].into(),
+            dummy_hash: bcrypt::hash("not a password", 4).unwrap(),
             ..WebConfig::default()
         };
         let verifier = Verifier::new(1);
         let key = |user: &str, password: &str| {
-            let hash = config.users.get(user).map_or(DUMMY_HASH, String::as_str);
+            let hash = config
+                .users
+                .get(user)
+                .map_or(config.dummy_hash.as_str(), String::as_str);
             verifier.cache.key(user, password, hash)
         };
         assert_eq!(verifier.cache.get(key("prom", "wrong")), None);

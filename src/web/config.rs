@@ -51,6 +51,8 @@ struct HttpFile {
 pub struct WebConfig {
     pub tls: Option<Arc<ServerConfig>>,
     pub(super) users: BTreeMap<String, String>,
+    /// A hash of the same cost as the costliest user's, for unknown users.
+    pub(super) dummy_hash: String,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Files whose modification makes us re-read (the config file and what it names).
     pub(super) watched: Vec<PathBuf>,
@@ -73,10 +75,20 @@ impl WebConfig {
         };
         let mut watched = vec![path.to_path_buf()];
 
+        let mut cost = 0;
         for (user, hash) in &file.basic_auth_users {
-            hash.parse::<bcrypt::HashParts>()
+            let parts = hash
+                .parse::<bcrypt::HashParts>()
                 .map_err(|e| format!("basic_auth_users: {user}: not a bcrypt hash: {e}"))?;
+            cost = cost.max(parts.get_cost());
         }
+        // An unknown user is checked against a hash as costly as the costliest real one, so the
+        // answer's timing does not tell which users exist.
+        let dummy_hash = if file.basic_auth_users.is_empty() {
+            String::new()
+        } else {
+            bcrypt::hash("not a password", cost).map_err(|e| format!("basic_auth_users: {e}"))?
+        };
         let mut headers = Vec::new();
         if let Some(http) = &file.http_server_config {
             if http.http2 == Some(true) {
@@ -109,6 +121,7 @@ impl WebConfig {
         Ok(WebConfig {
             tls,
             users: file.basic_auth_users,
+            dummy_hash,
             headers,
             watched,
         })
