@@ -34,8 +34,11 @@ LIVE_MFA_METRICS = {"aws_iam_console_users_mfa_strength", "aws_iam_console_users
 # file-mode replica test (test_dashboard_replicas.py) compares them (two empty answers must agree)
 # but cannot require data from them, as it cannot from the AWS-mode-only discovery panels of
 # PER_REPLICA. test_monitoring.py requires their data from an AWS-mode exporter on moto.
-AWS_MODE_ONLY = {"MFA strength per account", "Live MFA corrections of the report", "MFA devices by kind",
-                 "Live MFA checks by result", "Oldest device look"}
+LIVE_MFA_PANELS = {"MFA strength per account", "Live MFA corrections of the report", "MFA devices by kind",
+                   "Live MFA checks by result", "Oldest device look"}
+# Root's MFA kind needs GetAccountSummary and ListVirtualMFADevices: AWS mode only as well.
+ROOT_KIND_PANEL = "Accounts with root hardware or FIDO MFA"
+AWS_MODE_ONLY = LIVE_MFA_PANELS | {ROOT_KIND_PANEL}
 
 
 def load():
@@ -293,14 +296,16 @@ def test_live_mfa_panels_are_the_aws_mode_only_ones():
     depends on them, and none of them hides a metric that file mode has."""
     d = load()
     row = {p["title"]: p for p in panels_in_row(d, LIVE_MFA_ROW)}
-    assert set(row) == AWS_MODE_ONLY
+    assert set(row) == LIVE_MFA_PANELS
     for title, panel in row.items():
         assert LIVE_MFA_METRICS & metrics_of(panel), title
         assert metrics_of(panel) <= LIVE_MFA_METRICS | {"aws_iam_account_info"}, title
         assert "AWS mode" in panel["description"], title
     for panel in d["panels"]:
-        if panel["title"] not in AWS_MODE_ONLY:
+        if panel["title"] not in LIVE_MFA_PANELS:
             assert not LIVE_MFA_METRICS & metrics_of(panel), panel["title"]
+    root_kind = next(p for p in d["panels"] if p["title"] == ROOT_KIND_PANEL)
+    assert metrics_of(root_kind) == {"aws_iam_root_hardware_mfa"}
     used = set().union(*(metrics_of(p) for p in row.values()))
     assert used >= LIVE_MFA_METRICS
 
