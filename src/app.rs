@@ -50,10 +50,15 @@ impl App {
         )
         .with_checks(config.checks());
         let web = match (&config.web_config_file, config.once) {
-            (Some(path), false) => Some(Arc::new(
-                WebConfigWatcher::new(path)
-                    .map_err(|e| anyhow::anyhow!("--web.config.file: {e}"))?,
-            )),
+            // Reading the files and hashing the unknown-user password are blocking work.
+            (Some(path), false) => {
+                let path = path.clone();
+                let watcher = tokio::task::spawn_blocking(move || WebConfigWatcher::new(&path))
+                    .await
+                    .context("loading --web.config.file")?
+                    .map_err(|e| anyhow::anyhow!("--web.config.file: {e}"))?;
+                Some(Arc::new(watcher))
+            }
             _ => None,
         };
         Ok(Self {
