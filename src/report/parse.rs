@@ -489,10 +489,7 @@ fn user_row<'r>(
     let created = row.timestamp(c.created, "user_creation_time")?;
     let console = row.bool(c.password_enabled, "password_enabled")?;
     let mfa = row.bool(c.mfa_active, "mfa_active")?;
-    let last_used = match c.password_last_used {
-        Some(column) => row.opt_timestamp(column, "password_last_used")?,
-        None => None,
-    };
+    let last_used = row.opt_column_timestamp(c.password_last_used, "password_last_used")?;
     let name = std::str::from_utf8(&row.user)
         .map_err(|_| ReportError::line(row.line, "column user: not UTF-8"))?;
     if name.is_empty() {
@@ -534,27 +531,19 @@ fn user_row<'r>(
 
 fn root_row(row: &Row<'_>) -> Result<RootRow, ReportError> {
     let c = row.columns;
-    let mut access_keys_active = None;
-    for (column, name) in c
-        .access_keys
-        .iter()
-        .zip(["access_key_1_active", "access_key_2_active"])
-    {
-        if let Some(column) = *column {
-            let active = row.opt_bool(column, name)?.unwrap_or(false);
-            *access_keys_active.get_or_insert(0u8) += u8::from(active);
-        }
-    }
     let keys = [row.key(0)?, row.key(1)?];
+    // Unknown without any access-key column; a sentinel counts as not active.
+    let access_keys_active = c.access_keys.iter().any(Option::is_some).then(|| {
+        keys.iter()
+            .map(|k| u8::from(k.active == Some(true)))
+            .sum::<u8>()
+    });
     Ok(RootRow {
         access_keys_last_used: keys.iter().filter_map(|k| k.last_used).max(),
         password_enabled: row.opt_bool(c.password_enabled, "password_enabled")?,
         mfa_active: row.bool(c.mfa_active, "mfa_active")?,
         access_keys_active,
-        password_last_used: match c.password_last_used {
-            Some(column) => row.opt_timestamp(column, "password_last_used")?,
-            None => None,
-        },
+        password_last_used: row.opt_column_timestamp(c.password_last_used, "password_last_used")?,
     })
 }
 
