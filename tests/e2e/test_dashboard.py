@@ -22,20 +22,23 @@ HEALTH_ROW = "Exporter health"
 # Exporter-health panels that show each replica (labelled with `instance`) on purpose; every other
 # query must give the same answer with one exporter replica or two (test_dashboard_replicas.py).
 PER_REPLICA = {"Exporter up and version", "Refresh status", "Refresh errors by account",
-               "Account discovery", "Discovery errors and restarted refresh loops"}
+               "Account discovery", "Discovery errors and restarted refresh loops",
+               "Time since the last account discovery"}
 LIVE_MFA_ROW = "MFA strength (live)"
 HYGIENE_ROW = "Credential hygiene"
 # Metrics of the live MFA checks (ListMFADevices): AWS mode only, absent when the exporter reads
 # report files, which cannot tell device kinds (docs/metrics.md, "Live MFA").
 LIVE_MFA_METRICS = {"aws_iam_console_users_mfa_strength", "aws_iam_console_users_mfa_lag_corrected",
                     "aws_iam_mfa_devices", "aws_iam_mfa_device_checks_total",
-                    "aws_iam_mfa_devices_last_checked_oldest_timestamp_seconds"}
+                    "aws_iam_mfa_devices_last_checked_oldest_timestamp_seconds",
+                    "aws_iam_console_user_mfa_below_required_strength"}
 # The panels of the live MFA row, built on those metrics alone: without data in file mode, so the
 # file-mode replica test (test_dashboard_replicas.py) compares them (two empty answers must agree)
 # but cannot require data from them, as it cannot from the AWS-mode-only discovery panels of
 # PER_REPLICA. test_monitoring.py requires their data from an AWS-mode exporter on moto.
 LIVE_MFA_PANELS = {"MFA strength per account", "Live MFA corrections of the report", "MFA devices by kind",
-                   "Live MFA checks by result", "Oldest device look"}
+                   "Live MFA checks by result", "Oldest device look",
+                   "Console users below the required MFA strength"}
 # Root's MFA kind needs GetAccountSummary and ListVirtualMFADevices: AWS mode only as well.
 ROOT_KIND_PANEL = "Accounts with root hardware or FIDO MFA"
 AWS_MODE_ONLY = LIVE_MFA_PANELS | {ROOT_KIND_PANEL}
@@ -114,7 +117,7 @@ def test_schema_check_catches_unknown_keys(tmp_path):
 # thresholds) or Prometheus'.
 EXPORTER_WIDE = ("aws_iam_account_discovery_success", "aws_iam_account_discovery_errors_total",
                  "aws_iam_refresh_task_restarts_total", "aws_iam_exporter_build_info",
-                 "aws_iam_hygiene_threshold_seconds", "up")
+                 "aws_iam_hygiene_threshold_seconds", "aws_iam_account_discovery_last_success_timestamp_seconds", "up")
 SELECTOR = re.compile(r"\b(aws_iam_[a-z_]+|up)\b(\{[^}]*\})?")
 NEUTRAL = "#808080"
 # The IAMCredentialReportStale alert (alerts/iam-mfa.rules.yml) fires past 8h; AWS builds a report

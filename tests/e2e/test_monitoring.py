@@ -71,7 +71,9 @@ def monitoring(moto, tmp_path):
     # reaches the exporter through its live MFA checks alone.
     proxy = fp.FaultProxy(moto.port)
     proxy.freeze_report()
-    aws = Exporter(["--refresh.interval=1s", "--refresh.timeout=20s"], aws_env(proxy.url))
+    # A required strength, so the per-user strength series (and its dashboard table) have data.
+    aws = Exporter(["--refresh.interval=1s", "--refresh.timeout=20s", "--mfa.required-strength=phishing_resistant"],
+                   aws_env(proxy.url))
     report = tmp_path / "other-account.csv"
     report.write_text((ROOT / "examples" / "credential-report.csv").read_text().replace("123456789012", "999988887777"))
     # A third account with users just inside and outside each credential-hygiene threshold, so the
